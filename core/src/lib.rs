@@ -10,7 +10,11 @@
 //! Modules:
 //! - [`config`]: `lb-configuration.xml` parsed into typed, validated structs.
 //! - [`sip`]: the zero-copy SIP message codec, editor and stream framer.
+//! - [`node`]: the cluster node model shared by registry, algorithms and forwarder.
+//! - [`time`]: timestamps handed in by the driver.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod node;
 pub mod sip;
+pub mod time;
