@@ -10,11 +10,17 @@
 //! Modules:
 //! - [`config`]: `lb-configuration.xml` parsed into typed, validated structs.
 //! - [`sip`]: the zero-copy SIP message codec, editor and stream framer.
+//! - [`registry`]: the node registry (§3.3): registration, expiry, graceful and bad nodes.
+//! - [`heartbeat`]: the HTTP/JSON and SIP heartbeat protocols as pure request handlers (§3.2, §3.5).
+//! - [`algorithm`]: the balancing algorithms (§4).
 //! - [`node`]: the cluster node model shared by registry, algorithms and forwarder.
 //! - [`time`]: timestamps handed in by the driver.
 #![forbid(unsafe_code)]
 
+pub mod algorithm;
 pub mod config;
+pub mod heartbeat;
 pub mod node;
+pub mod registry;
 pub mod sip;
 pub mod time;
