@@ -13,6 +13,7 @@
 //! - [`registry`]: the node registry (§3.3): registration, expiry, graceful and bad nodes.
 //! - [`heartbeat`]: the HTTP/JSON and SIP heartbeat protocols as pure request handlers (§3.2, §3.5).
 //! - [`algorithm`]: the balancing algorithms (§4).
+//! - [`io`]: the inputs and outputs exchanged with drivers.
 //! - [`node`]: the cluster node model shared by registry, algorithms and forwarder.
 //! - [`time`]: timestamps handed in by the driver.
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@
 pub mod algorithm;
 pub mod config;
 pub mod heartbeat;
+pub mod io;
 pub mod node;
 pub mod registry;
 pub mod sip;
