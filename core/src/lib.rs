@@ -15,6 +15,7 @@
 //! - [`algorithm`]: the balancing algorithms (§4).
 //! - [`io`]: the inputs and outputs exchanged with drivers.
 //! - [`node`]: the cluster node model shared by registry, algorithms and forwarder.
+//! - [`stats`]: SIP traffic counters behind `/lbstat` and `/metrics`.
 //! - [`time`]: timestamps handed in by the driver.
 #![forbid(unsafe_code)]
 
@@ -25,4 +26,5 @@ pub mod io;
 pub mod node;
 pub mod registry;
 pub mod sip;
+pub mod stats;
 pub mod time;
