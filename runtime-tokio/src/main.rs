@@ -1,1 +1,128 @@
-fn main() {}
+//! `switchboard`: the SIP/HTTP/SMPP load balancer binary (tokio adapter).
+//!
+//! For now it loads and validates the configuration, logs it, and waits for Ctrl-C/SIGTERM.
+
+mod cli;
+mod logging;
+
+use cli::Command;
+use std::path::Path;
+use std::process::ExitCode;
+use switchboard_core::config::{Config, ConfigErrors, Loaded};
+
+fn read_config(path: &Path) -> Result<Loaded, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Config::from_xml(&text).map_err(|errors: ConfigErrors| {
+        errors
+            .errors()
+            .iter()
+            .map(|e| format!("{}: {e}", path.display()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+#[allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "--check-config and usage errors are command-line output, not logs"
+)]
+fn main() -> ExitCode {
+    let args = match cli::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("switchboard: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    match args.command {
+        Command::Help => {
+            println!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig { path } => match read_config(&path) {
+            Ok(loaded) => {
+                print!("{}", loaded.config);
+                for w in &loaded.warnings {
+                    println!("warning: {w}");
+                }
+                println!("{}: configuration OK", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                println!("{errors}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run { config } => {
+            logging::init(args.log_level.as_deref());
+            for property in &args.ignored_properties {
+                tracing::warn!(%property, "ignored system property");
+            }
+            run(config.as_deref())
+        }
+    }
+}
+
+fn run(path: Option<&Path>) -> ExitCode {
+    let config = match path {
+        None => {
+            tracing::info!("no --config given: using the embedded default configuration");
+            Config::embedded_default()
+        }
+        Some(path) => match read_config(path) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    tracing::warn!("{w}");
+                }
+                loaded.config
+            }
+            Err(errors) => {
+                for line in errors.lines() {
+                    tracing::error!("{line}");
+                }
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    tracing::info!("effective configuration:\n{config}");
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = config.sip_stack.worker_threads {
+        // THREAD_POOL_SIZE from <sipStack>; otherwise tokio's default (one per core).
+        builder.worker_threads(usize::try_from(threads).unwrap_or(1).max(1));
+    }
+    let runtime = match builder.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(shutdown_signal()) {
+        Ok(signal) => {
+            tracing::info!(signal, "shutting down");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("cannot listen for signals: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Waits for Ctrl-C or (on Unix) SIGTERM; returns the signal's name.
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT"),
+            _ = term.recv() => Ok("SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
+    }
+}

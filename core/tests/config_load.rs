@@ -1,0 +1,318 @@
+//! Loading complete configurations: the reference's documented sample, the embedded default,
+//! defaults for missing sections, and the rendered effective configuration.
+
+use std::time::Duration;
+use switchboard_core::config::{
+    AlgorithmKind, Config, HostPort, SmppToNodeAlgorithm, SmppToProviderAlgorithm, TlsClientAuth,
+};
+use switchboard_core::node::Transport;
+
+const SAMPLE: &str = include_str!("fixtures/config/reference-sample.xml");
+
+fn load(xml: &str) -> Config {
+    match Config::from_xml(xml) {
+        Ok(loaded) => loaded.config,
+        Err(e) => panic!("configuration refused:\n{e}"),
+    }
+}
+
+#[test]
+fn reference_sample_common() {
+    let c = load(SAMPLE).common;
+    assert_eq!(c.host, "172.21.0.105");
+    assert_eq!(c.ipv6_host, "::1", "empty element keeps the default");
+    assert_eq!(c.node_timeout, Duration::from_millis(8400));
+    assert_eq!(c.heartbeat_interval, Duration::from_millis(150));
+    assert_eq!(c.api_port, Some(2006), "statisticPort is accepted");
+    assert_eq!(c.shutdown_timeout, Duration::from_millis(10_000));
+    assert!(c.security_required);
+    assert_eq!(c.login.as_deref(), Some("daddy"));
+    assert_eq!(c.password.as_deref(), Some("123456"));
+}
+
+#[test]
+fn reference_sample_sip() {
+    let s = load(SAMPLE).sip;
+    assert_eq!(s.public_ip, None);
+    assert!(!s.send_trying);
+    assert!(!s.use_ip_load_balancer_address_in_via);
+    assert!(s.extra_server_nodes.is_empty());
+    assert!(s.send_5xx_response);
+    assert_eq!(s.send_5xx_status_code, 503);
+    assert_eq!(
+        s.send_5xx_reason.as_deref(),
+        Some("Destination not available")
+    );
+    assert_eq!(s.responses_status_code_node_removal, vec![503, 504]);
+    assert_eq!(
+        s.matching_hostname_for_route.as_deref(),
+        Some("restcomm.com")
+    );
+    assert!(s.filter_subdomain);
+    assert_eq!(s.internal_transport, None);
+    assert_eq!(
+        s.blocked_values,
+        ["sipvicious", "sipcli", "friendly-scanner"]
+    );
+    assert_eq!(s.max_number_responses_with_error, 5);
+    assert_eq!(s.max_error_time, Duration::from_millis(300_000));
+    assert_eq!(s.routing_rules_ipv4.len(), 1);
+    assert!(s.routing_rules_ipv4[0].ip_pattern.is_match("10.0.3.4"));
+    assert!(s.routing_rules_ipv4[0].patch);
+    assert!(s.routing_rules_ipv6.is_empty());
+
+    let a = &s.algorithm;
+    assert_eq!(
+        a.kind,
+        AlgorithmKind::CallIdAffinity,
+        "empty algorithmClass = default"
+    );
+    assert_eq!(a.sip_header_affinity_key, "Call-ID");
+    assert!(a
+        .sip_header_affinity_exclusion_pattern
+        .as_ref()
+        .is_some_and(|r| r.is_match("tel:+15551234")));
+    assert!(!a.call_id_affinity_group_failover);
+    assert_eq!(a.call_id_affinity_max_time_in_cache, Duration::ZERO);
+    assert_eq!(a.http_affinity_key, "appsession");
+    assert!(!a.early_dialog_worst_case);
+    assert_eq!(
+        a.subcluster_map,
+        vec![
+            vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned()],
+            vec![
+                "10.0.0.3".to_owned(),
+                "10.0.0.4".to_owned(),
+                "10.0.0.5".to_owned()
+            ],
+        ]
+    );
+
+    let e = &s.external;
+    assert_eq!(e.host, "172.21.0.105", "leg host defaults to common host");
+    assert_eq!(e.ipv6_host, "::1");
+    assert_eq!(e.ports.udp, Some(5060));
+    assert_eq!(e.ports.tcp, Some(5060));
+    assert_eq!(e.ports.tls, Some(5061));
+    assert_eq!(e.ports.ws, Some(5062));
+    assert_eq!(e.ports.wss, Some(5063));
+    assert_eq!(e.ports.get(Transport::Wss), Some(5063));
+    assert_eq!(e.ipv6_ports.udp, None);
+    assert_eq!(e.ip_load_balancer_addresses, ["50.17.127.170"]);
+    assert_eq!(e.ip_load_balancer_ports.udp, Some(5060));
+    assert_eq!(e.ip_load_balancer_ports.wss, Some(5063));
+    let i = &s.internal;
+    assert_eq!(i.ports.udp, Some(5080));
+    assert_eq!(i.ports.wss, Some(5083));
+    assert_eq!(i.ip_load_balancer_addresses, ["172.21.0.105"]);
+    assert_eq!(i.ip_load_balancer_ports.tls, Some(5081));
+    assert!(i.is_enabled());
+}
+
+#[test]
+fn reference_sample_other_sections() {
+    let config = load(SAMPLE);
+    let h = &config.http;
+    assert_eq!(h.http_port, Some(2080));
+    assert_eq!(h.https_port, Some(2081));
+    assert_eq!(h.max_content_length, Some(2_097_152));
+    assert_eq!(h.unavailable_host, None);
+    assert_eq!(h.url_rewrite.len(), 1);
+    assert_eq!(
+        h.url_rewrite[0]
+            .from
+            .replace("/old/a/b", h.url_rewrite[0].to.as_str()),
+        "/new/a/b"
+    );
+
+    let m = &config.smpp;
+    assert_eq!(m.smpp_host.as_deref(), Some("172.21.0.105"));
+    assert_eq!(m.smpp_port, Some(2776));
+    assert_eq!(m.smpp_ssl_port, None);
+    assert_eq!(
+        m.remote_servers,
+        vec![HostPort {
+            host: "174.37.245.38".to_owned(),
+            port: 8000
+        }]
+    );
+    assert_eq!(m.max_connection_size, 10);
+    assert!(m.non_blocking_sockets_enabled);
+    assert!(m.default_session_counters_enabled);
+    assert_eq!(m.timeout_response, Duration::from_millis(10_000));
+    assert_eq!(m.timeout_connection, Duration::from_millis(1000));
+    assert_eq!(m.timeout_enquire, Duration::from_millis(50_000));
+    assert_eq!(m.reconnect_period, Duration::from_millis(1000));
+    assert_eq!(
+        m.timeout_connection_check_client_side,
+        Duration::from_millis(1000)
+    );
+    assert_eq!(
+        m.timeout_connection_check_server_side,
+        Duration::from_millis(1000)
+    );
+    assert!(m.mux_mode);
+    assert_eq!(m.to_node_algorithm, SmppToNodeAlgorithm::RoundRobin);
+    assert_eq!(m.to_provider_algorithm, SmppToProviderAlgorithm::RoundRobin);
+
+    let t = &config.ssl;
+    assert!(t.terminate_tls_traffic);
+    assert_eq!(
+        t.key_store.as_deref(),
+        Some(std::path::Path::new("/opt/loadbalancer/config/keystore"))
+    );
+    assert!(t.has_key_material());
+    assert_eq!(t.tls_client_protocols, ["TLSv1", "TLSv1.1", "TLSv1.2"]);
+    assert_eq!(t.enabled_cipher_suites.len(), 2);
+
+    let k = &config.sip_stack;
+    assert_eq!(k.receive_udp_buffer_size, Some(65536));
+    assert_eq!(k.send_udp_buffer_size, Some(65536));
+    assert_eq!(k.max_message_size, Some(10_000));
+    assert_eq!(k.worker_threads, Some(64));
+    assert_eq!(k.tls_client_auth, TlsClientAuth::Disabled);
+    assert!(k.never_add_received_rport);
+    assert_eq!(k.properties.len(), 20);
+    assert_eq!(
+        k.properties[0],
+        (
+            "javax.sip.STACK_NAME".to_owned(),
+            "SipBalancerForwarder".to_owned()
+        )
+    );
+
+    assert_eq!(config.heartbeat.port, 2610);
+}
+
+#[test]
+fn embedded_default_is_loopback() {
+    let c = Config::embedded_default();
+    assert_eq!(c.common.host, "127.0.0.1");
+    assert_eq!(c.sip.external.host, "127.0.0.1");
+    assert_eq!(c.sip.external.ports.udp, Some(5060));
+    assert_eq!(c.sip.external.ports.tcp, Some(5060));
+    assert_eq!(c.sip.internal.ports.udp, Some(5065));
+    assert_eq!(c.sip.internal.ports.tcp, Some(5065));
+    assert_eq!(c.heartbeat.port, 2610);
+    assert_eq!(c.common.api_port, Some(2006));
+    assert_eq!(c.http.http_port, Some(2080));
+    assert_eq!(c.sip.algorithm.kind, AlgorithmKind::CallIdAffinity);
+    let loaded = Config::from_xml(switchboard_core::config::DEFAULT_XML).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn missing_sections_take_code_defaults() {
+    let c = load("<load-balancer-properties/>");
+    assert_eq!(c.common.host, "127.0.0.1");
+    assert_eq!(c.common.ipv6_host, "::1");
+    assert_eq!(c.common.node_timeout, Duration::from_millis(8400));
+    assert_eq!(c.common.heartbeat_interval, Duration::from_millis(150));
+    assert_eq!(c.common.api_port, Some(2006));
+    assert!(!c.common.security_required);
+    assert_eq!(c.sip.external.ports.udp, Some(5060));
+    assert_eq!(c.sip.external.ports.tcp, Some(5060));
+    assert_eq!(c.sip.external.ports.tls, None);
+    assert!(!c.sip.internal.is_enabled());
+    assert!(c.sip.send_trying);
+    assert_eq!(c.sip.responses_status_code_node_removal, vec![503]);
+    assert_eq!(
+        c.sip.algorithm.call_id_affinity_max_time_in_cache,
+        Duration::from_secs(500)
+    );
+    assert_eq!(c.http.http_port, Some(2080));
+    assert_eq!(c.http.https_port, None);
+    assert_eq!(c.smpp.smpp_port, None);
+    assert_eq!(c.smpp.timeout_response, Duration::from_millis(3000));
+    assert_eq!(c.smpp.timeout_enquire, Duration::from_millis(10_000));
+    assert_eq!(c.smpp.reconnect_period, Duration::from_millis(500));
+    assert_eq!(c.sip_stack.tls_client_auth, TlsClientAuth::Enabled);
+    assert_eq!(c.sip_stack.max_message_size, None);
+    assert_eq!(c.heartbeat.port, 2610);
+}
+
+#[test]
+fn empty_elements_keep_defaults_and_zero_switches_off() {
+    let c = load(
+        "<load-balancer-properties><http><httpPort></httpPort></http>\
+         <sip><external><udpPort>0</udpPort><tcpPort/></external></sip></load-balancer-properties>",
+    );
+    assert_eq!(c.http.http_port, Some(2080));
+    assert_eq!(c.sip.external.ports.udp, None);
+    assert_eq!(c.sip.external.ports.tcp, Some(5060));
+}
+
+#[test]
+fn algorithm_names_java_and_short() {
+    for kind in AlgorithmKind::ALL {
+        for name in [
+            format!("org.mobicents.tools.sip.balancer.{}", kind.java_class()),
+            kind.short_name().to_owned(),
+        ] {
+            let xml = format!(
+                "<load-balancer-properties><sip><algorithm><algorithmClass>{name}\
+                 </algorithmClass></algorithm></sip></load-balancer-properties>"
+            );
+            assert_eq!(load(&xml).sip.algorithm.kind, kind, "{name}");
+        }
+    }
+}
+
+#[test]
+fn api_port_wins_over_statistic_port() {
+    let c = load(
+        "<load-balancer-properties><common><statisticPort>3000</statisticPort>\
+         <apiPort>3001</apiPort></common></load-balancer-properties>",
+    );
+    assert_eq!(c.common.api_port, Some(3001));
+}
+
+#[test]
+fn singular_node_removal_spelling_and_algorithm_placed_keys() {
+    let c = load(
+        "<load-balancer-properties><sip>\
+         <responseStatusCodeNodeRemoval>500, 503</responseStatusCodeNodeRemoval>\
+         <algorithm><earlyDialogWorstCase>true</earlyDialogWorstCase>\
+         <subclusterMap>( 1.1.1.1, 2.2.2.2 )</subclusterMap></algorithm>\
+         </sip></load-balancer-properties>",
+    );
+    assert_eq!(c.sip.responses_status_code_node_removal, vec![500, 503]);
+    assert!(c.sip.algorithm.early_dialog_worst_case);
+    assert_eq!(c.sip.algorithm.subcluster_map.len(), 1);
+}
+
+#[test]
+fn pem_certificate_and_key_pair() {
+    let c = load(
+        "<load-balancer-properties><ssl><certificate>/etc/sb/cert.pem</certificate>\
+         <privateKey>/etc/sb/key.pem</privateKey></ssl>\
+         <sip><external><tlsPort>5061</tlsPort></external></sip></load-balancer-properties>",
+    );
+    assert!(c.ssl.has_key_material());
+    assert_eq!(c.sip.external.ports.tls, Some(5061));
+}
+
+#[test]
+fn render_lists_every_value() {
+    let text = load(SAMPLE).render();
+    for line in [
+        "common.host = 172.21.0.105",
+        "common.nodeTimeout = 8400 ms",
+        "common.apiPort = 2006",
+        "sip.external.udpPort = 5060",
+        "sip.external.ipv6UdpPort = (off)",
+        "sip.internal.wssPort = 5083",
+        "sip.algorithm.algorithmClass = call-id-affinity (CallIDAffinityBalancerAlgorithm)",
+        "sip.responsesStatusCodeNodeRemoval = 503,504",
+        "http.httpsPort = 2081",
+        "smpp.remoteServers = 174.37.245.38:8000",
+        "sipStack.MAX_MESSAGE_SIZE = 10000",
+        "heartbeat.heartbeatPort = 2610",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(!text.contains("123456"), "passwords are not rendered");
+}

@@ -1,0 +1,118 @@
+//! End-to-end tests of the `switchboard` binary's command line.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::thread::sleep;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../core/tests/fixtures/config")
+        .join(name)
+}
+
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run switchboard");
+    let mut text = String::from_utf8_lossy(&stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&stderr));
+    (status.code(), text)
+}
+
+#[test]
+fn check_config_valid_sample() {
+    let path = fixture("reference-sample.xml");
+    let (code, out) = run(&["--check-config", path.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    for expected in [
+        "common.host = 172.21.0.105",
+        "sip.external.udpPort = 5060",
+        "sip.internal.udpPort = 5080",
+        "http.httpsPort = 2081",
+        "smpp.smppPort = 2776",
+        "heartbeat.heartbeatPort = 2610",
+        "warning: common/jmxHtmlAdapterPort",
+        "warning: ignored sipStack property javax.sip.STACK_NAME",
+        "configuration OK",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in\n{out}");
+    }
+}
+
+#[test]
+fn check_config_malformed_names_line_and_column() {
+    let path = fixture("malformed.xml");
+    let (code, out) = run(&["--check-config", path.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("line 5, column 3"), "{out}");
+}
+
+#[test]
+fn check_config_bad_algorithm_names_path() {
+    let path = fixture("bad-algorithm.xml");
+    let (code, out) = run(&["--check-config", path.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("sip/algorithm/algorithmClass"), "{out}");
+    assert!(out.contains("RandomAlgorithm"), "{out}");
+}
+
+#[test]
+fn check_config_missing_file() {
+    let (code, out) = run(&["--check-config", "/nonexistent/lb-configuration.xml"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("cannot read"), "{out}");
+}
+
+#[test]
+fn help_and_usage_errors() {
+    let (code, out) = run(&["--help"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("--check-config"), "{out}");
+    let (code, out) = run(&["--frobnicate"]);
+    assert_eq!(code, Some(2));
+    assert!(out.contains("unknown argument"), "{out}");
+}
+
+fn stays_up_then_terminates(args: &[&str]) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn switchboard");
+    sleep(Duration::from_millis(1000));
+    assert!(
+        child.try_wait().expect("poll child").is_none(),
+        "switchboard exited early"
+    );
+    // SIGTERM by PID: a graceful shutdown exits 0.
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status();
+    if !matches!(killed, Ok(s) if s.success()) {
+        child.kill().expect("kill switchboard");
+    }
+    let output = child.wait_with_output().expect("wait switchboard");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{log}");
+    assert!(log.contains("sip.external.udpPort = 5060"), "{log}");
+}
+
+#[test]
+fn no_arguments_runs_embedded_default_until_sigterm() {
+    stays_up_then_terminates(&[]);
+}
+
+#[test]
+fn config_file_in_reference_spelling_runs() {
+    let path = fixture("reference-sample.xml");
+    let arg = format!("-mobicents-balancer-config={}", path.display());
+    stays_up_then_terminates(&[&arg, "-DlogLevel=DEBUG"]);
+}
