@@ -52,9 +52,7 @@ impl Config {
         let root = raw::parse(text).map_err(|e| ConfigErrors(vec![e]))?;
         let mut ctx = Ctx::default();
         let config = build::build(&root, &mut ctx);
-        if ctx.errors.is_empty() {
-            validate::validate(&config, &mut ctx);
-        }
+        validate::validate(&config, &mut ctx);
         if ctx.errors.is_empty() {
             Ok(Loaded {
                 config,
