@@ -216,6 +216,22 @@ impl KeyRule {
     }
 }
 
+/// The value of query parameter `name` (the configured `httpAffinityKey`, §4.6) in an HTTP
+/// request target, for [`super::Algorithm::select_for_http`]. The query starts after the
+/// first `?`; parameters are `&`-separated; the name compares exactly; an empty value counts
+/// as absent. Percent-decoding is not applied: the raw value is hashed, identically on every
+/// balancer.
+pub fn http_affinity_value<'a>(target: &'a str, name: &str) -> Option<&'a str> {
+    let query = target.split_once('?')?.1;
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +275,19 @@ mod tests {
         m.from_user = Some("anonymous".into());
         m.headers.clear();
         assert_eq!(rule.extract(&m), Some("cid-1"), "no fallback → Call-ID");
+    }
+
+    #[test]
+    fn http_affinity_value_reads_the_query_parameter() {
+        let t = "/app/x?foo=1&appsession=abc123&bar=2#frag";
+        assert_eq!(http_affinity_value(t, "appsession"), Some("abc123"));
+        assert_eq!(
+            http_affinity_value("/a?appsession=z#f", "appsession"),
+            Some("z")
+        );
+        assert_eq!(http_affinity_value("/a?appsession=", "appsession"), None);
+        assert_eq!(http_affinity_value("/a?xappsession=1", "appsession"), None);
+        assert_eq!(http_affinity_value("/a", "appsession"), None);
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use cluster_subdomain::SubclusterMap;
 pub use hash::{
     fnv1a64, hrw_choose, hrw_rank, hrw_score, key_hash, node_identity_hash, ConsistentHash,
 };
-pub use key::{FromKey, HeaderKey, KeyFields, KeyRule, KeySource};
+pub use key::{http_affinity_value, FromKey, HeaderKey, KeyFields, KeyRule, KeySource};
 pub use persistent::PersistentConsistentHash;
 pub use rampup::RampUp;
 pub use select::{RoundRobin, Selector};
