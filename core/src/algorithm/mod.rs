@@ -396,5 +396,15 @@ mod tests {
             build(&bad),
             Err(AlgorithmError::Subcluster { .. })
         ));
+        let bad_regex = AlgorithmSettings {
+            kind: AlgorithmKind::UserBased,
+            header_affinity_key: "To".into(),
+            exclusion_pattern: Some("[".into()),
+            ..AlgorithmSettings::default()
+        };
+        assert!(matches!(
+            build(&bad_regex),
+            Err(AlgorithmError::BadRegex { .. })
+        ));
     }
 }
