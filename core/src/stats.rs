@@ -9,8 +9,20 @@ use std::collections::BTreeMap;
 
 /// The methods the reference pre-seeds in `requestsProcessedByMethod`, reported as 0 until seen.
 pub const SEEDED_METHODS: [&str; 14] = [
-    "REGISTER", "INVITE", "ACK", "BYE", "CANCEL", "MESSAGE", "INFO", "SUBSCRIBE", "NOTIFY", "UPDATE", "PUBLISH", "REFER",
-    "PRACK", "OPTIONS",
+    "REGISTER",
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "MESSAGE",
+    "INFO",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "UPDATE",
+    "PUBLISH",
+    "REFER",
+    "PRACK",
+    "OPTIONS",
 ];
 
 /// Counters of SIP traffic handled by the balancer.
@@ -43,7 +55,10 @@ impl Default for SipStats {
             body_bytes: 0,
             wire_bytes_in: 0,
             wire_bytes_out: 0,
-            requests_by_method: SEEDED_METHODS.iter().map(|m| ((*m).to_owned(), 0)).collect(),
+            requests_by_method: SEEDED_METHODS
+                .iter()
+                .map(|m| ((*m).to_owned(), 0))
+                .collect(),
             responses_by_class: (1..=6).map(|c| (format!("{c}XX"), 0)).collect(),
             rejected: 0,
         }
@@ -59,7 +74,11 @@ impl SipStats {
             Some(n) => *n += 1,
             None => {
                 // Methods are tokens chosen by peers: bound the map so garbage cannot grow it.
-                let key = if self.requests_by_method.len() < 64 { method } else { "OTHER" };
+                let key = if self.requests_by_method.len() < 64 {
+                    method
+                } else {
+                    "OTHER"
+                };
                 *self.requests_by_method.entry(key.to_owned()).or_insert(0) += 1;
             }
         }
