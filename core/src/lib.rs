@@ -14,6 +14,8 @@
 //! - [`heartbeat`]: the HTTP/JSON and SIP heartbeat protocols as pure request handlers (§3.2, §3.5).
 //! - [`algorithm`]: the balancing algorithms (§4).
 //! - [`io`]: the inputs and outputs exchanged with drivers.
+//! - [`http`]: complete HTTP/1.1 responses for the core's small HTTP services.
+//! - [`management`]: the management API (`/lbstat`, `/lbinfo`, `/lbstop`, `/metrics`, …).
 //! - [`node`]: the cluster node model shared by registry, algorithms and forwarder.
 //! - [`stats`]: SIP traffic counters behind `/lbstat` and `/metrics`.
 //! - [`time`]: timestamps handed in by the driver.
@@ -22,7 +24,9 @@
 pub mod algorithm;
 pub mod config;
 pub mod heartbeat;
+pub mod http;
 pub mod io;
+pub mod management;
 pub mod node;
 pub mod registry;
 pub mod sip;

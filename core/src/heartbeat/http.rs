@@ -104,24 +104,9 @@ pub enum HttpOutcome {
     Respond(HeartbeatReply),
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        413 => "Content Too Large",
-        431 => "Request Header Fields Too Large",
-        _ => "Error",
-    }
-}
-
 /// A complete `HTTP/1.1` response with a JSON body and `Connection: close`.
 pub fn json_response(status: u16, body: &serde_json::Value) -> Bytes {
-    let body = body.to_string();
-    Bytes::from(format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        reason(status),
-        body.len()
-    ))
+    crate::http::json_response(status, body)
 }
 
 fn reject(error: HeartbeatError, consumed: usize) -> HttpOutcome {

@@ -1,0 +1,377 @@
+//! The management HTTP API on `apiPort` (behaviour reference §7.1, §7.2; DECISIONS.md §1, §4):
+//! `/lbstat`, `/lbinfo`, `/lbstop`, `/lbloglevel`, `/lbnoderegex` with the reference's JSON
+//! shapes and field names, and `/metrics` in the Prometheus text format. Every answer is a
+//! complete HTTP/1.1 response (the reference wrote some without a status line).
+//!
+//! The handler is pure: it reads a [`ManagementView`] snapshot and returns the response plus
+//! the [`ManagementAction`] the balancer must carry out (stop, change the log level, pin a
+//! regex to a node).
+
+use crate::http::{json_response, response};
+use crate::node::Node;
+use crate::stats::SipStats;
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Largest request head the management port reads.
+pub const MAX_HEAD: usize = 8 * 1024;
+
+/// What the management API reports, snapshotted by the balancer for one request.
+#[derive(Debug)]
+pub struct ManagementView<'a> {
+    /// SIP counters.
+    pub stats: &'a SipStats,
+    /// IPv4 nodes of the latest version.
+    pub nodes_ipv4: Vec<&'a Node>,
+    /// IPv6 nodes of the latest version.
+    pub nodes_ipv6: Vec<&'a Node>,
+    /// Calls tracked by the algorithm of the latest version; `None` for stateless algorithms
+    /// (reported as −1, as the reference does).
+    pub active_calls: Option<usize>,
+    /// Open SIP stream connections.
+    pub sip_connections: usize,
+    /// `securityRequired` credentials for `/lbstop`: `Some((login, password))` when required.
+    pub credentials: Option<(&'a str, &'a str)>,
+    /// `shutdownTimeout`: how long `/lbstop` waits before the full stop.
+    pub shutdown_timeout: Duration,
+}
+
+/// A side effect the balancer must carry out after answering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManagementAction {
+    /// `/lbstop` accepted: close the management port now, stop after `after` (§7.2).
+    Stop {
+        /// `shutdownTimeout`.
+        after: Duration,
+    },
+    /// `/lbloglevel`: change the log filter to this level or directive.
+    SetLogLevel(String),
+    /// `/lbnoderegex?regex=R&ip=I&port=P`: pin keys matching `regex` to the node at ip:port.
+    PinRegex {
+        /// The pattern (already checked to compile).
+        regex: String,
+        /// The node's IP.
+        ip: String,
+        /// The node's port.
+        port: u16,
+    },
+    /// `/lbnoderegex?regex=R` alone: remove that pin.
+    UnpinRegex(String),
+}
+
+/// The result of feeding the bytes of a management connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ManagementOutcome {
+    /// The request head is incomplete: call again with more bytes.
+    NeedMore,
+    /// Write `response`, close the connection, then carry out `action`.
+    Respond {
+        /// The complete HTTP response.
+        response: Bytes,
+        /// What the balancer must do.
+        action: Option<ManagementAction>,
+    },
+}
+
+const REGEX_USAGE: &str =
+    "Regex NOT set, use : 127.0.0.1:2006/lbnoderegex?regex=(.*)(\\d+)(.*)&ip=127.0.0.1&port=5060";
+const STOP_USAGE: &str = "Authorization required : Incorrect login or password request example : 127.0.0.1:2006/lbstop?login=daddy&password=123456";
+
+/// Handles one management request given all bytes received on the connection so far. Only the
+/// request head is read (no endpoint takes a body). Never panics on any input.
+pub fn handle_request(buf: &[u8], view: &ManagementView<'_>) -> ManagementOutcome {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut request = httparse::Request::new(&mut headers);
+    let target = match request.parse(buf) {
+        Ok(httparse::Status::Complete(_)) => request.path.unwrap_or("/"),
+        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => {
+            return ManagementOutcome::NeedMore
+        }
+        Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
+            return respond(response(431, "text/plain", "request head too large"), None)
+        }
+        Err(_) => return respond(response(400, "text/plain", "malformed HTTP request"), None),
+    };
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let params = parse_query(query);
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    match path.to_ascii_lowercase().as_str() {
+        "/lbstat" => respond(json_response(200, &lbstat(view)), None),
+        "/lbinfo" => respond(json_response(200, &lbinfo(view)), None),
+        "/metrics" => respond(
+            response(200, "text/plain; version=0.0.4", &metrics(view)),
+            None,
+        ),
+        "/lbstop" => {
+            let authorized = match view.credentials {
+                None => true,
+                Some((login, password)) => {
+                    param("login") == Some(login) && param("password") == Some(password)
+                }
+            };
+            if authorized {
+                let action = ManagementAction::Stop {
+                    after: view.shutdown_timeout,
+                };
+                respond(
+                    response(200, "text/plain", "Load balancer stopping"),
+                    Some(action),
+                )
+            } else {
+                respond(response(401, "text/plain", STOP_USAGE), None)
+            }
+        }
+        "/lbloglevel" => match param("logLevel")
+            .or_else(|| param("loglevel"))
+            .filter(|l| !l.is_empty())
+        {
+            Some(level) => respond(
+                response(200, "text/plain", "Log level changed"),
+                Some(ManagementAction::SetLogLevel(level.to_owned())),
+            ),
+            None => respond(
+                response(400, "text/plain", "use : /lbloglevel?logLevel=DEBUG"),
+                None,
+            ),
+        },
+        "/lbnoderegex" => node_regex(param("regex"), param("ip"), param("port")),
+        _ => respond(response(404, "text/plain", "unknown management path"), None),
+    }
+}
+
+fn respond(response: Bytes, action: Option<ManagementAction>) -> ManagementOutcome {
+    ManagementOutcome::Respond { response, action }
+}
+
+fn node_regex(regex: Option<&str>, ip: Option<&str>, port: Option<&str>) -> ManagementOutcome {
+    let bad = || respond(response(400, "text/plain", REGEX_USAGE), None);
+    let Some(regex) = regex.filter(|r| !r.is_empty()) else {
+        return bad();
+    };
+    if regex::Regex::new(regex).is_err() {
+        return bad();
+    }
+    match (ip, port) {
+        (None, None) => respond(
+            response(200, "text/plain", "Regex removed"),
+            Some(ManagementAction::UnpinRegex(regex.to_owned())),
+        ),
+        (Some(ip), Some(port)) => {
+            match (crate::sip::parse_ip(ip.as_bytes()), port.parse::<u16>()) {
+                (Some(_), Ok(port)) => respond(
+                    response(200, "text/plain", "Regex set"),
+                    Some(ManagementAction::PinRegex {
+                        regex: regex.to_owned(),
+                        ip: ip.to_owned(),
+                        port,
+                    }),
+                ),
+                _ => bad(),
+            }
+        }
+        _ => bad(),
+    }
+}
+
+/// Splits `a=1&b=2`, percent-decoding names and values (`+` stays a plus: regexes use it).
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn lbstat(view: &ManagementView<'_>) -> Value {
+    let s = view.stats;
+    json!({ "Metrics": {
+        "releaseName": "switchboard",
+        "releaseVersion": env!("CARGO_PKG_VERSION"),
+        "activeNodes": view.nodes_ipv4.len() + view.nodes_ipv6.len(),
+        "NumberOfActiveHttpConnections": 0,
+        "NumberOfActiveSipConnections": view.sip_connections,
+        "NumberOfActiveSmppConnections": 0,
+        "NumberOfBytesTransferred": s.body_bytes,
+        "NumberOfHttpBytesToClient": 0,
+        "NumberOfHttpBytesToServer": 0,
+        "NumberOfHttpRequests": 0,
+        "NumberOfRequestsProcessed": s.requests_processed,
+        "NumberOfResponsesProcessed": s.responses_processed,
+        "NumberOfSmppBytesToClient": 0,
+        "NumberOfSmppBytesToServer": 0,
+        "NumberOfSmppRequestsToClient": 0,
+        "NumberOfSmppRequestsToServer": 0,
+        "NumberOfActiveCalls": view.active_calls.map_or(-1, |n| n as i64),
+    }})
+}
+
+fn node_json(node: &Node) -> Value {
+    let properties: Map<String, Value> = node
+        .properties
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    json!({
+        "hostName": node.host_name,
+        "ip": node.key.ip.to_string(),
+        "timeStamp": node.last_seen.as_millis(),
+        "properties": properties,
+        "gracefulShutdown": node.graceful,
+        "bad": node.bad,
+    })
+}
+
+fn lbinfo(view: &ManagementView<'_>) -> Value {
+    let list = |nodes: &[&Node]| nodes.iter().map(|n| node_json(n)).collect::<Vec<_>>();
+    json!({ "Nodes info": {
+        "nodesIPv4": list(&view.nodes_ipv4),
+        "nodesIPv6": list(&view.nodes_ipv6),
+        "smppRemoteServers": [],
+    }})
+}
+
+/// Prometheus text exposition (format 0.0.4) of every `/lbstat` counter plus the per-method,
+/// per-status-class and per-node breakdowns.
+fn metrics(view: &ManagementView<'_>) -> String {
+    let s = view.stats;
+    let mut out = String::with_capacity(2048);
+    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    family(
+        "switchboard_sip_requests_total",
+        "counter",
+        "SIP requests processed.",
+        &[(String::new(), s.requests_processed)],
+    );
+    family(
+        "switchboard_sip_responses_total",
+        "counter",
+        "SIP responses processed.",
+        &[(String::new(), s.responses_processed)],
+    );
+    family(
+        "switchboard_sip_body_bytes_total",
+        "counter",
+        "Body bytes of SIP messages processed.",
+        &[(String::new(), s.body_bytes)],
+    );
+    family(
+        "switchboard_sip_rejected_total",
+        "counter",
+        "SIP messages rejected as malformed or unroutable.",
+        &[(String::new(), s.rejected)],
+    );
+    let by_method: Vec<_> = s
+        .requests_by_method
+        .iter()
+        .map(|(m, n)| (format!("{{method=\"{}\"}}", escape(m)), *n))
+        .collect();
+    family(
+        "switchboard_sip_requests_by_method_total",
+        "counter",
+        "SIP requests by method.",
+        &by_method,
+    );
+    let by_class: Vec<_> = s
+        .responses_by_class
+        .iter()
+        .map(|(c, n)| (format!("{{class=\"{c}\"}}"), *n))
+        .collect();
+    family(
+        "switchboard_sip_responses_by_class_total",
+        "counter",
+        "SIP responses by status class.",
+        &by_class,
+    );
+    family(
+        "switchboard_sip_connections",
+        "gauge",
+        "Open SIP stream connections.",
+        &[(String::new(), view.sip_connections as u64)],
+    );
+    if let Some(calls) = view.active_calls {
+        family(
+            "switchboard_active_calls",
+            "gauge",
+            "Calls tracked by the balancing algorithm.",
+            &[(String::new(), calls as u64)],
+        );
+    }
+    let nodes: Vec<_> = view
+        .nodes_ipv4
+        .iter()
+        .chain(view.nodes_ipv6.iter())
+        .map(|n| {
+            let state = if n.bad {
+                "bad"
+            } else if n.graceful {
+                "graceful"
+            } else {
+                "active"
+            };
+            (
+                format!(
+                    "{{host=\"{}\",ip=\"{}\",version=\"{}\",state=\"{state}\"}}",
+                    escape(&n.host_name),
+                    n.key.ip,
+                    escape(n.version.as_str())
+                ),
+                1,
+            )
+        })
+        .collect();
+    family(
+        "switchboard_node",
+        "gauge",
+        "Registered nodes of the latest version (1 per node).",
+        &nodes,
+    );
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests;

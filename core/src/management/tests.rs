@@ -1,0 +1,187 @@
+use super::*;
+use crate::node::{NodeId, NodeKey, NodePorts, Version};
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+
+fn node() -> Node {
+    Node {
+        id: NodeId(1),
+        host_name: "node1".into(),
+        key: NodeKey {
+            ip: "127.0.0.1".parse().unwrap(),
+            ports: NodePorts {
+                udp: Some(5080),
+                ..NodePorts::default()
+            },
+        },
+        version: Version::default(),
+        session_id: "1510844617581".into(),
+        heartbeat_port: None,
+        instance_id: None,
+        jvm_route: None,
+        smpp_port: None,
+        properties: BTreeMap::from([("udpPort".to_owned(), "5080".to_owned())]),
+        graceful: false,
+        bad: false,
+        permanent: false,
+        last_seen: Timestamp::from_millis(1234),
+    }
+}
+
+fn ask(path: &str, view: &ManagementView<'_>) -> (String, Option<ManagementAction>) {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    match handle_request(req.as_bytes(), view) {
+        ManagementOutcome::Respond { response, action } => {
+            (String::from_utf8(response.to_vec()).unwrap(), action)
+        }
+        ManagementOutcome::NeedMore => panic!("complete request reported incomplete"),
+    }
+}
+
+fn body(response: &str) -> &str {
+    response.split_once("\r\n\r\n").unwrap().1
+}
+
+fn with_view<R>(credentials: Option<(&str, &str)>, f: impl FnOnce(&ManagementView<'_>) -> R) -> R {
+    let mut stats = SipStats::default();
+    stats.count_request("INVITE", 130);
+    stats.count_response(200, 117);
+    let n = node();
+    let view = ManagementView {
+        stats: &stats,
+        nodes_ipv4: vec![&n],
+        nodes_ipv6: vec![],
+        active_calls: Some(1),
+        sip_connections: 2,
+        credentials,
+        shutdown_timeout: Duration::from_secs(10),
+    };
+    f(&view)
+}
+
+#[test]
+fn lbstat_reports_the_reference_fields() {
+    with_view(None, |view| {
+        let (resp, action) = ask("/lbstat", view);
+        assert!(resp.starts_with("HTTP/1.1 200 OK\r\nContent-Type: application/json"));
+        assert_eq!(action, None);
+        let v: Value = serde_json::from_str(body(&resp)).unwrap();
+        let m = &v["Metrics"];
+        assert_eq!(m["NumberOfRequestsProcessed"], 1);
+        assert_eq!(m["NumberOfResponsesProcessed"], 1);
+        assert_eq!(m["NumberOfBytesTransferred"], 247);
+        assert_eq!(m["activeNodes"], 1);
+        assert_eq!(m["NumberOfActiveCalls"], 1);
+        assert_eq!(m["NumberOfActiveSipConnections"], 2);
+    });
+}
+
+#[test]
+fn lbinfo_lists_nodes_with_their_properties() {
+    with_view(None, |view| {
+        let (resp, _) = ask("/LBINFO", view);
+        let v: Value = serde_json::from_str(body(&resp)).unwrap();
+        let n = &v["Nodes info"]["nodesIPv4"][0];
+        assert_eq!(n["hostName"], "node1");
+        assert_eq!(n["ip"], "127.0.0.1");
+        assert_eq!(n["properties"]["udpPort"], "5080");
+        assert_eq!(n["gracefulShutdown"], false);
+        assert_eq!(v["Nodes info"]["nodesIPv6"].as_array().unwrap().len(), 0);
+    });
+}
+
+#[test]
+fn lbstop_checks_credentials_when_security_is_required() {
+    with_view(Some(("daddy", "123456")), |view| {
+        let (resp, action) = ask("/lbstop?login=daddy&password=wrong", view);
+        assert!(resp.starts_with("HTTP/1.1 401 Unauthorized"));
+        assert!(body(&resp).starts_with("Authorization required"));
+        assert_eq!(action, None);
+        let (resp, action) = ask("/lbstop?login=daddy&password=123456", view);
+        assert!(resp.starts_with("HTTP/1.1 200 OK"));
+        assert_eq!(
+            action,
+            Some(ManagementAction::Stop {
+                after: Duration::from_secs(10)
+            })
+        );
+    });
+    with_view(None, |view| {
+        assert!(matches!(
+            ask("/lbstop", view).1,
+            Some(ManagementAction::Stop { .. })
+        ));
+    });
+}
+
+#[test]
+fn log_level_and_regex_pins_become_actions() {
+    with_view(None, |view| {
+        assert_eq!(
+            ask("/lbloglevel?logLevel=DEBUG", view).1,
+            Some(ManagementAction::SetLogLevel("DEBUG".into()))
+        );
+        assert!(ask("/lbloglevel", view).0.starts_with("HTTP/1.1 400"));
+        let (resp, action) = ask(
+            "/lbnoderegex?regex=(.*)(%5Cd%2B)&ip=127.0.0.1&port=5060",
+            view,
+        );
+        assert!(resp.ends_with("Regex set"));
+        assert_eq!(
+            action,
+            Some(ManagementAction::PinRegex {
+                regex: "(.*)(\\d+)".into(),
+                ip: "127.0.0.1".into(),
+                port: 5060
+            })
+        );
+        assert_eq!(
+            ask("/lbnoderegex?regex=(-)", view).1,
+            Some(ManagementAction::UnpinRegex("(-)".into()))
+        );
+        let (resp, action) = ask("/lbnoderegex?regex=(&ip=127.0.0.1&port=5060", view);
+        assert!(resp.starts_with("HTTP/1.1 400") && resp.contains("Regex NOT set"));
+        assert_eq!(action, None);
+        assert!(ask("/lbnoderegex?regex=x&ip=nohost&port=5060", view)
+            .0
+            .starts_with("HTTP/1.1 400"));
+    });
+}
+
+#[test]
+fn metrics_are_prometheus_text_with_breakdowns() {
+    with_view(None, |view| {
+        let (resp, _) = ask("/metrics", view);
+        let text = body(&resp);
+        assert!(text.contains(
+            "# TYPE switchboard_sip_requests_total counter\nswitchboard_sip_requests_total 1\n"
+        ));
+        assert!(text.contains("switchboard_sip_requests_by_method_total{method=\"INVITE\"} 1\n"));
+        assert!(text.contains("switchboard_sip_responses_by_class_total{class=\"2XX\"} 1\n"));
+        assert!(text.contains(
+            "switchboard_node{host=\"node1\",ip=\"127.0.0.1\",version=\"0\",state=\"active\"} 1\n"
+        ));
+    });
+}
+
+#[test]
+fn partial_garbage_and_unknown_paths_are_answered_properly() {
+    with_view(None, |view| {
+        assert_eq!(
+            handle_request(b"GET /lbstat HTTP/1.1\r\nHo", view),
+            ManagementOutcome::NeedMore
+        );
+        let ManagementOutcome::Respond { response, .. } =
+            handle_request(b"\x00\x01garbage\r\n\r\n", view)
+        else {
+            panic!("garbage must be answered")
+        };
+        assert!(response.starts_with(b"HTTP/1.1 400"));
+        assert!(ask("/nothing", view).0.starts_with("HTTP/1.1 404"));
+        let huge = vec![b'a'; MAX_HEAD + 10];
+        assert!(matches!(
+            handle_request(&huge, view),
+            ManagementOutcome::Respond { .. }
+        ));
+    });
+}
