@@ -11,6 +11,7 @@ use crate::node::Transport;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Which side of the balancer a SIP listening point faces (behaviour reference §1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -161,6 +162,31 @@ pub enum Output {
     Close {
         /// The connection.
         conn: ConnId,
+    },
+    /// Send toward a host name the core cannot resolve (it does no DNS): resolve `host`, then
+    /// send as [`Output::SendDatagram`] for UDP or on a stream connection from `listener`.
+    SendToHost {
+        /// The listener (leg, transport, family) it leaves from.
+        listener: ListenerId,
+        /// The host name.
+        host: String,
+        /// The port.
+        port: u16,
+        /// The message.
+        payload: Bytes,
+    },
+    /// `/lbstop` was accepted (§7.2): close the management port at once, wait `after`
+    /// (`shutdownTimeout`), then stop as on SIGTERM (call `Balancer::shutdown`, carry out its
+    /// outputs, exit).
+    Stop {
+        /// How long to wait before the full stop.
+        after: Duration,
+    },
+    /// `/lbloglevel`: replace the log filter with this level (`DEBUG`, `info`, …) or tracing
+    /// directive.
+    SetLogLevel {
+        /// The level or directive.
+        level: String,
     },
     /// Send a complete HTTP request to a node's heartbeat port and discard the answer (the
     /// LB→node `stop` of §3.2).
