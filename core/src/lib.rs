@@ -13,6 +13,8 @@
 //! - [`registry`]: the node registry (§3.3): registration, expiry, graceful and bad nodes.
 //! - [`heartbeat`]: the HTTP/JSON and SIP heartbeat protocols as pure request handlers (§3.2, §3.5).
 //! - [`algorithm`]: the balancing algorithms (§4).
+//! - [`cluster`]: the registry, one algorithm per node version, and the SIP counters.
+//! - [`forward`]: the stateless SIP forwarder (§1): one message in, transmissions out.
 //! - [`io`]: the inputs and outputs exchanged with drivers.
 //! - [`http`]: complete HTTP/1.1 responses for the core's small HTTP services.
 //! - [`management`]: the management API (`/lbstat`, `/lbinfo`, `/lbstop`, `/metrics`, …).
@@ -22,7 +24,9 @@
 #![forbid(unsafe_code)]
 
 pub mod algorithm;
+pub mod cluster;
 pub mod config;
+pub mod forward;
 pub mod heartbeat;
 pub mod http;
 pub mod io;

@@ -1,0 +1,196 @@
+//! The stateless SIP forwarder (behaviour reference §1, with the fixes of DECISIONS.md §2).
+//!
+//! One entry point, [`Forwarder::handle`]: one complete SIP message in (a UDP datagram, or a
+//! message cut from a stream by the driver's framer), zero or more [`Transmit`]s out. The
+//! forwarder keeps no per-transaction or per-dialog state: routing state lives in the headers
+//! it stamps (Via branch, Record-Route `node_host`/`node_port`/`version`) and in the
+//! algorithms' affinity tables inside the [`Cluster`].
+//!
+//! Modules, by rule of §1:
+//! - [`settings`]: every §1 configuration key ([`ForwardSettings::from_config`]).
+//! - `request`: requests — direction §1.3, SIP heartbeat §1.2/§3.5, X-Sip-Balancer headers
+//!   §1.2, Max-Forwards §1.4, transports §1.5, node and client requests §1.8–§1.10,
+//!   100 Trying §1.11, scanner blocking, loop detection §1.14, CANCEL/ACK §1.21, mid-call
+//!   failover §1.22.
+//! - `route`: Route popping and node hints §1.6, §1.7.
+//! - `via`: the two Vias and their branches §1.13, `received`/`rport`.
+//! - `record_route`: the two Record-Routes §1.12.
+//! - `nat`: Contact transport and the corrected `publicIp` patch §1.15.
+//! - `response`: responses §1.17, media-failure detection §1.19, health check §1.20,
+//!   response failover.
+//! - `local_response`: responses the balancer generates itself (RFC 3261 §8.2.6).
+//! - `keys`: the [`crate::algorithm::KeySource`] view of a [`SipMessage`].
+//!
+//! Peer garbage never returns an error: it is answered when a response is possible (400,
+//! 505, 416), counted in [`crate::stats::SipStats::rejected`] and logged at debug.
+
+mod keys;
+pub mod local_response;
+mod nat;
+mod record_route;
+mod request;
+mod response;
+mod route;
+pub mod settings;
+mod via;
+
+pub use settings::{ForwardSettings, LegFamily, LegSettings, NO_NODE_RETRY_AFTER_SECS};
+
+use crate::cluster::Cluster;
+use crate::io::{Leg, ListenerId};
+use crate::node::Transport;
+use crate::sip::{SipMessage, StartLine};
+use crate::time::Timestamp;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// One complete SIP message received by a listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inbound {
+    /// The listening point (leg, transport, family) it arrived on.
+    pub listener: ListenerId,
+    /// The packet's source (for streams: the connection's remote address).
+    pub source: SocketAddr,
+    /// The message.
+    pub payload: Bytes,
+}
+
+/// Where a message goes. Host names are resolved by the driver; the core does no DNS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Destination {
+    /// An address.
+    Addr(SocketAddr),
+    /// A host name and port to resolve.
+    Name {
+        /// The host name.
+        host: String,
+        /// The port.
+        port: u16,
+    },
+}
+
+impl Destination {
+    /// The address, if it needs no resolution.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        match self {
+            Destination::Addr(a) => Some(*a),
+            Destination::Name { .. } => None,
+        }
+    }
+}
+
+/// One message to send. The driver sends a UDP datagram from the `leg`'s listener of that
+/// transport and family, or writes on a stream connection to `to` (reusing the connection
+/// the peer opened, found by remote address, else opening one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transmit {
+    /// The leg whose listening point sends it.
+    pub leg: Leg,
+    /// The transport.
+    pub transport: Transport,
+    /// True for the IPv6 listening point.
+    pub ipv6: bool,
+    /// The destination.
+    pub to: Destination,
+    /// The whole message.
+    pub payload: Bytes,
+}
+
+/// The stateless SIP forwarder. Pure: all inputs are arguments, all outputs go to `out`.
+#[derive(Debug, Clone)]
+pub struct Forwarder {
+    settings: ForwardSettings,
+}
+
+impl Forwarder {
+    /// A forwarder with these settings.
+    pub fn new(settings: ForwardSettings) -> Forwarder {
+        Forwarder { settings }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &ForwardSettings {
+        &self.settings
+    }
+
+    /// Replaces the settings (configuration reload; listener addresses need a restart).
+    pub fn set_settings(&mut self, settings: ForwardSettings) {
+        self.settings = settings;
+    }
+
+    /// Handles one received SIP message: parses it (with the configured size limit),
+    /// answers what the balancer answers itself, and appends what must be sent to `out`.
+    /// Registry and algorithm updates go through `cluster`; drain
+    /// [`Cluster::poll_event`] afterwards for logging.
+    pub fn handle(
+        &mut self,
+        cluster: &mut Cluster,
+        inbound: Inbound,
+        now: Timestamp,
+        out: &mut Vec<Transmit>,
+    ) {
+        cluster.stats_mut().wire_bytes_in += inbound.payload.len() as u64;
+        let first = out.len();
+        let msg = match SipMessage::parse_with(inbound.payload.clone(), &self.settings.parse_limits)
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(source = %inbound.source, error = %e, "unparsable SIP message dropped");
+                cluster.stats_mut().rejected += 1;
+                return;
+            }
+        };
+        match msg.start_line() {
+            StartLine::Request { .. } => {
+                request::handle(&self.settings, cluster, &msg, &inbound, now, out);
+            }
+            StartLine::Response { .. } => {
+                response::handle(&self.settings, cluster, &msg, &inbound, now, out);
+            }
+        }
+        let sent: usize = out.iter().skip(first).map(|t| t.payload.len()).sum();
+        cluster.stats_mut().wire_bytes_out += sent as u64;
+    }
+
+    /// Call when the driver could not send a [`Transmit`] this forwarder produced (connection
+    /// refused, no route, …) (§1.16). With `isSend5xxResponse`, a forwarded request (not ACK)
+    /// is answered `503 Service Unavailable` toward its sender: the balancer's two Vias are
+    /// left out of the answer, and with `isSend5xxResponseReasonHeader` a
+    /// `Reason: <transport>;cause=<isSend5xxResponseSatusCode>;text="<reason>"` header is
+    /// added (the reference's format, protocol token included).
+    pub fn handle_send_failure(
+        &mut self,
+        cluster: &mut Cluster,
+        failed: &Transmit,
+        now: Timestamp,
+        out: &mut Vec<Transmit>,
+    ) {
+        let _ = now;
+        request::send_failure(&self.settings, cluster, failed, out);
+    }
+}
+
+/// Removes the first `n` of `values` (all values of one header name, in order): whole lines
+/// when all their values go, else the leading values of the line with their commas.
+pub(crate) fn remove_prefix(
+    ed: &mut crate::sip::Editor<'_>,
+    values: &[crate::sip::ValueRef],
+    n: usize,
+) -> Result<(), crate::sip::EditError> {
+    let mut i = 0;
+    while i < n {
+        let Some(first) = values.get(i) else { break };
+        let line = first.header;
+        let mut j = i;
+        while j < n && values.get(j).is_some_and(|v| v.header == line) {
+            j += 1;
+        }
+        match values.get(j).filter(|v| v.header == line) {
+            None => ed.remove_header(line)?,
+            Some(next) => ed.replace_range(first.range.start..next.range.start, "")?,
+        }
+        i = j;
+    }
+    Ok(())
+}
