@@ -8,6 +8,7 @@
 //! and time between the outside world and this crate.
 //!
 //! Modules:
+//! - [`balancer`]: the balancer value and its run-loop contract: inputs in, outputs out.
 //! - [`config`]: `lb-configuration.xml` parsed into typed, validated structs.
 //! - [`sip`]: the zero-copy SIP message codec, editor and stream framer.
 //! - [`registry`]: the node registry (§3.3): registration, expiry, graceful and bad nodes.
@@ -24,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod algorithm;
+pub mod balancer;
 pub mod cluster;
 pub mod config;
 pub mod forward;

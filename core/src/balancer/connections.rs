@@ -1,0 +1,178 @@
+//! The stream connections the balancer knows about, and how a message finds its connection.
+//!
+//! SIP over TCP, TLS, WS and WSS is connection-oriented: a response or request toward a client
+//! must leave on the connection the client opened (RFC 3261 §18.2.2; RFC 7118 §5 for
+//! WebSocket clients, whose Contact is not even reachable), and messages toward a node reuse
+//! one connection per node address. This table maps each connection to its listener, peer and
+//! stream framer, and each (transport, peer address) to the connection that reaches it.
+
+use crate::io::{ConnId, ListenerId};
+use crate::node::Transport;
+use crate::sip::Framer;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// One SIP stream connection.
+#[derive(Debug)]
+pub struct StreamConn {
+    /// The listener it belongs to (accepted on it, or opened from its address).
+    pub listener: ListenerId,
+    /// The remote address.
+    pub peer: SocketAddr,
+    /// Reassembles messages from the byte stream (TCP and TLS). WebSocket connections carry
+    /// one message per frame and bypass it.
+    pub framer: Framer,
+}
+
+/// What the caller must do to send on a stream toward a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// A connection to the peer exists: write on it.
+    Existing(ConnId),
+    /// No connection yet: the table minted this id; ask the driver to open it, then write.
+    Opened(ConnId),
+}
+
+/// All live SIP stream connections, indexed by id and by (transport, peer).
+#[derive(Debug)]
+pub struct Connections {
+    by_id: BTreeMap<ConnId, StreamConn>,
+    by_peer: BTreeMap<(Transport, SocketAddr), ConnId>,
+    next_outbound: u64,
+    max_message_size: usize,
+    max_headers: usize,
+}
+
+impl Connections {
+    /// An empty table whose framers accept messages of at most `max_message_size` bytes and
+    /// `max_headers` header lines.
+    pub fn new(max_message_size: usize, max_headers: usize) -> Self {
+        Connections {
+            by_id: BTreeMap::new(),
+            by_peer: BTreeMap::new(),
+            next_outbound: 0,
+            max_message_size,
+            max_headers,
+        }
+    }
+
+    /// Records a connection the driver accepted. A newer connection from the same peer
+    /// becomes the one messages toward that peer use.
+    pub fn accepted(&mut self, conn: ConnId, listener: ListenerId, peer: SocketAddr) {
+        self.insert(conn, listener, peer);
+    }
+
+    /// Finds the connection toward `peer` over `transport`, or mints an outbound one leaving
+    /// from `listener`. Call once per stream message to send.
+    pub fn route_to(&mut self, listener: ListenerId, peer: SocketAddr) -> Route {
+        if let Some(&conn) = self.by_peer.get(&(listener.transport, peer)) {
+            return Route::Existing(conn);
+        }
+        self.next_outbound += 1;
+        let conn = ConnId(ConnId::OUTBOUND_BIT | self.next_outbound);
+        self.insert(conn, listener, peer);
+        Route::Opened(conn)
+    }
+
+    /// The connection with this id, if it is still open.
+    pub fn get_mut(&mut self, conn: ConnId) -> Option<&mut StreamConn> {
+        self.by_id.get_mut(&conn)
+    }
+
+    /// Forgets a connection that closed or failed; returns it if it was known.
+    pub fn remove(&mut self, conn: ConnId) -> Option<StreamConn> {
+        let gone = self.by_id.remove(&conn)?;
+        let key = (gone.listener.transport, gone.peer);
+        if self.by_peer.get(&key) == Some(&conn) {
+            self.by_peer.remove(&key);
+            // Another connection to the same peer may still be open: let it take over.
+            if let Some((&other, _)) = self
+                .by_id
+                .iter()
+                .find(|(_, c)| (c.listener.transport, c.peer) == key)
+            {
+                self.by_peer.insert(key, other);
+            }
+        }
+        Some(gone)
+    }
+
+    /// Number of open SIP stream connections (`NumberOfActiveSipConnections`, without UDP).
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// True when no stream connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    fn insert(&mut self, conn: ConnId, listener: ListenerId, peer: SocketAddr) {
+        let framer = Framer::new(self.max_message_size, self.max_headers);
+        self.by_id.insert(
+            conn,
+            StreamConn {
+                listener,
+                peer,
+                framer,
+            },
+        );
+        self.by_peer.insert((listener.transport, peer), conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::Leg;
+
+    fn tcp(leg: Leg) -> ListenerId {
+        ListenerId {
+            leg,
+            transport: Transport::Tcp,
+            ipv6: false,
+        }
+    }
+
+    #[test]
+    fn messages_toward_a_client_reuse_its_connection() {
+        let mut t = Connections::new(65536, 256);
+        let client: SocketAddr = "192.0.2.1:40000".parse().unwrap();
+        t.accepted(ConnId(1), tcp(Leg::External), client);
+        assert_eq!(
+            t.route_to(tcp(Leg::External), client),
+            Route::Existing(ConnId(1))
+        );
+    }
+
+    #[test]
+    fn a_node_without_connection_gets_one_outbound_connection_reused_afterwards() {
+        let mut t = Connections::new(65536, 256);
+        let node: SocketAddr = "10.0.0.7:5080".parse().unwrap();
+        let Route::Opened(conn) = t.route_to(tcp(Leg::Internal), node) else {
+            panic!("expected a new connection")
+        };
+        assert!(conn.is_outbound());
+        assert_eq!(t.route_to(tcp(Leg::Internal), node), Route::Existing(conn));
+        assert!(t.remove(conn).is_some());
+        assert!(matches!(t.route_to(tcp(Leg::Internal), node), Route::Opened(c) if c != conn));
+    }
+
+    #[test]
+    fn closing_the_newest_connection_falls_back_to_an_older_one() {
+        let mut t = Connections::new(65536, 256);
+        let peer: SocketAddr = "192.0.2.1:40000".parse().unwrap();
+        t.accepted(ConnId(1), tcp(Leg::External), peer);
+        t.accepted(ConnId(2), tcp(Leg::External), peer);
+        assert_eq!(
+            t.route_to(tcp(Leg::External), peer),
+            Route::Existing(ConnId(2))
+        );
+        t.remove(ConnId(2));
+        assert_eq!(
+            t.route_to(tcp(Leg::External), peer),
+            Route::Existing(ConnId(1))
+        );
+        assert_eq!(t.len(), 1);
+    }
+}

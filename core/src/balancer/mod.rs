@@ -1,0 +1,372 @@
+//! The balancer: one value that owns the node registry, the algorithms, the SIP forwarder, the
+//! stream connections and the statistics, driven by timestamped inputs.
+//!
+//! # The run-loop contract
+//!
+//! 1. Create it with [`Balancer::new`]; open the sockets [`Balancer::listeners`] and
+//!    [`Balancer::services`] name.
+//! 2. For every event, call [`Balancer::handle`] with the current time and one [`Input`].
+//! 3. Drain [`Balancer::poll_output`] until it returns `None`, carrying out each [`Output`]
+//!    in order (this keeps the order in which messages from one peer leave).
+//! 4. Sleep until [`Balancer::poll_timeout`] (or the next input), then feed [`Input::Timeout`].
+//! 5. On stop, call [`Balancer::shutdown`] and drain the outputs once more.
+//!
+//! `now` must never go backwards. Peer garbage never returns an error: it is answered where
+//! the protocol allows, counted and logged at debug. The same inputs give the same outputs,
+//! byte for byte.
+
+pub mod connections;
+pub mod listeners;
+
+use crate::algorithm::{AlgorithmError, RegexPin};
+use crate::cluster::Cluster;
+use crate::config::Config;
+use crate::forward::{Destination, ForwardSettings, Forwarder, Inbound, Transmit};
+use crate::heartbeat::{self, HttpOutcome};
+use crate::io::{ConnId, Input, ListenerId, Output, Service};
+use crate::management::{self, ManagementAction, ManagementOutcome, ManagementView};
+use crate::node::Transport;
+use crate::sip::Frame;
+use crate::time::Timestamp;
+use bytes::Bytes;
+use connections::{Connections, Route};
+pub use listeners::{ListenerSpec, ServiceSpec};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+/// The Switchboard core. See the module documentation for the run-loop contract.
+#[derive(Debug)]
+pub struct Balancer {
+    config: Config,
+    cluster: Cluster,
+    forwarder: Forwarder,
+    conns: Connections,
+    out: VecDeque<Output>,
+    transmits: Vec<Transmit>,
+    regex_pins: Vec<RegexPin>,
+    last_now: Timestamp,
+}
+
+impl Balancer {
+    /// A balancer for `config`, starting at `now` (in performance-testing mode the extra
+    /// server nodes are registered at once). Fails only if the algorithm cannot be built from
+    /// the configuration (e.g. a malformed `subclusterMap`).
+    pub fn new(config: Config, now: Timestamp) -> Result<Balancer, AlgorithmError> {
+        let cluster = Cluster::from_config(&config, now)?;
+        let settings = ForwardSettings::from_config(&config);
+        // Streams are framed with the same limits datagrams are parsed with.
+        let limits = settings.parse_limits;
+        let conns = Connections::new(limits.max_message_size, limits.max_headers);
+        let forwarder = Forwarder::new(settings);
+        Ok(Balancer {
+            config,
+            cluster,
+            forwarder,
+            conns,
+            out: VecDeque::new(),
+            transmits: Vec::new(),
+            regex_pins: Vec::new(),
+            last_now: now,
+        })
+    }
+
+    /// The SIP listening points the driver must open.
+    pub fn listeners(&self) -> Vec<ListenerSpec> {
+        listeners::sip_listeners(&self.config)
+    }
+
+    /// The service ports (heartbeat, management) the driver must open.
+    pub fn services(&self) -> Vec<ServiceSpec> {
+        listeners::service_listeners(&self.config)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The registry, algorithms and statistics, for inspection.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Feeds one input observed at `now`. Drain [`Balancer::poll_output`] afterwards.
+    pub fn handle(&mut self, now: Timestamp, input: Input) {
+        let now = now.max(self.last_now);
+        self.last_now = now;
+        match input {
+            Input::Datagram {
+                listener,
+                from,
+                payload,
+            } => self.sip(now, listener, from, payload),
+            Input::Accepted {
+                conn,
+                listener,
+                peer,
+            } => self.conns.accepted(conn, listener, peer),
+            Input::Connected { conn } => {
+                tracing::debug!(?conn, "outbound SIP connection established")
+            }
+            Input::ConnectFailed { conn } => {
+                if let Some(gone) = self.conns.remove(conn) {
+                    tracing::debug!(peer = %gone.peer, "outbound SIP connection failed");
+                }
+            }
+            Input::StreamData { conn, bytes } => self.stream_data(now, conn, bytes),
+            Input::Closed { conn, .. } => {
+                self.conns.remove(conn);
+            }
+            Input::ServiceData {
+                service,
+                conn,
+                peer,
+                bytes,
+            } => self.service_data(now, service, conn, peer, &bytes),
+            Input::Timeout => self.cluster.handle_timeout(now),
+        }
+        self.log_cluster_events();
+    }
+
+    /// The next action for the driver, in order.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When to feed [`Input::Timeout`] next. While outputs are queued this is the last `now`,
+    /// so a driver never sleeps on pending work.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.out.is_empty() {
+            self.cluster.next_deadline()
+        } else {
+            Some(self.last_now)
+        }
+    }
+
+    /// Starts the balancer's stop: queues the LB→node `stop` message for every node that
+    /// advertised a `heartbeatPort` (§3.2, §7.2), so the nodes re-`start` elsewhere.
+    pub fn shutdown(&mut self, now: Timestamp) {
+        self.last_now = now.max(self.last_now);
+        let host = self.config.common.host.clone();
+        let port = self.config.heartbeat.port;
+        for stop in heartbeat::stop_requests(self.cluster.registry().all_nodes(), &host, port) {
+            self.out.push_back(Output::HttpNotify {
+                to: stop.to,
+                request: stop.request,
+            });
+        }
+    }
+
+    fn sip(&mut self, now: Timestamp, listener: ListenerId, source: SocketAddr, payload: Bytes) {
+        let mut transmits = std::mem::take(&mut self.transmits);
+        self.forwarder.handle(
+            &mut self.cluster,
+            Inbound {
+                listener,
+                source,
+                payload,
+            },
+            now,
+            &mut transmits,
+        );
+        for t in transmits.drain(..) {
+            self.transmit(t);
+        }
+        self.transmits = transmits;
+    }
+
+    /// Turns a forwarder's send into a driver action: a datagram from the leg's UDP socket, or
+    /// a write on the connection that reaches the peer (opening one if there is none).
+    fn transmit(&mut self, t: Transmit) {
+        let listener = ListenerId {
+            leg: t.leg,
+            transport: t.transport,
+            ipv6: t.ipv6,
+        };
+        let to = match t.to {
+            Destination::Addr(to) => to,
+            Destination::Name { host, port } => {
+                self.out.push_back(Output::SendToHost {
+                    listener,
+                    host,
+                    port,
+                    payload: t.payload,
+                });
+                return;
+            }
+        };
+        if t.transport == Transport::Udp {
+            self.out.push_back(Output::SendDatagram {
+                listener,
+                to,
+                payload: t.payload,
+            });
+            return;
+        }
+        let conn = match self.conns.route_to(listener, to) {
+            Route::Existing(conn) => conn,
+            Route::Opened(conn) => {
+                self.out.push_back(Output::Connect { conn, listener, to });
+                conn
+            }
+        };
+        self.out.push_back(Output::Write {
+            conn,
+            payload: t.payload,
+        });
+    }
+
+    fn stream_data(&mut self, now: Timestamp, conn: ConnId, bytes: Bytes) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            tracing::debug!(?conn, "data on an unknown connection");
+            return;
+        };
+        let (listener, peer) = (c.listener, c.peer);
+        // RFC 7118 §5: one SIP message per WebSocket message; no stream framing.
+        if matches!(listener.transport, Transport::Ws | Transport::Wss) {
+            self.sip(now, listener, peer, bytes);
+            return;
+        }
+        c.framer.feed(&bytes);
+        loop {
+            let Some(c) = self.conns.get_mut(conn) else {
+                return;
+            };
+            match c.framer.next_message() {
+                Ok(Some(Frame::Message(message))) => self.sip(now, listener, peer, message),
+                Ok(Some(Frame::KeepAlivePing)) => {
+                    // RFC 5626 §3.5.1: answer a double-CRLF ping with a single CRLF pong.
+                    self.out.push_back(Output::Write {
+                        conn,
+                        payload: Bytes::from_static(b"\r\n"),
+                    });
+                }
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "closing SIP stream that cannot be framed");
+                    self.cluster.stats_mut().rejected += 1;
+                    self.conns.remove(conn);
+                    self.out.push_back(Output::Close { conn });
+                    return;
+                }
+            }
+        }
+    }
+
+    fn service_data(
+        &mut self,
+        now: Timestamp,
+        service: Service,
+        conn: ConnId,
+        peer: SocketAddr,
+        bytes: &[u8],
+    ) {
+        match service {
+            Service::Heartbeat => {
+                match self
+                    .cluster
+                    .update_registry(now, |r| heartbeat::handle_http_request(r, bytes, now))
+                {
+                    HttpOutcome::NeedMore => {}
+                    HttpOutcome::Respond(reply) => {
+                        tracing::debug!(%peer, status = reply.status, "heartbeat answered");
+                        self.reply_and_close(conn, reply.response);
+                    }
+                }
+            }
+            Service::Management => {
+                let outcome = management::handle_request(bytes, &self.management_view());
+                if let ManagementOutcome::Respond { response, action } = outcome {
+                    self.reply_and_close(conn, response);
+                    if let Some(action) = action {
+                        self.management_action(now, action);
+                    }
+                }
+            }
+        }
+    }
+
+    fn management_view(&self) -> ManagementView<'_> {
+        let registry = self.cluster.registry();
+        let (nodes_ipv4, nodes_ipv6) = match registry.latest_version() {
+            Some(v) => (
+                registry.live_nodes(v, false).iter().collect(),
+                registry.live_nodes(v, true).iter().collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let common = &self.config.common;
+        let credentials = common.security_required.then(|| {
+            (
+                common.login.as_deref().unwrap_or(""),
+                common.password.as_deref().unwrap_or(""),
+            )
+        });
+        ManagementView {
+            stats: self.cluster.stats(),
+            nodes_ipv4,
+            nodes_ipv6,
+            active_calls: self.cluster.active_calls(),
+            sip_connections: self.conns.len(),
+            credentials,
+            shutdown_timeout: common.shutdown_timeout,
+        }
+    }
+
+    fn management_action(&mut self, now: Timestamp, action: ManagementAction) {
+        match action {
+            ManagementAction::Stop { after } => {
+                tracing::warn!(
+                    after_ms = after.as_millis() as u64,
+                    "stop requested through the management API"
+                );
+                self.out.push_back(Output::Stop { after });
+            }
+            ManagementAction::SetLogLevel(level) => {
+                self.out.push_back(Output::SetLogLevel { level })
+            }
+            ManagementAction::PinRegex { regex, ip, port } => {
+                let pin =
+                    crate::sip::parse_ip(ip.as_bytes()).map(|ip| RegexPin::new(&regex, ip, port));
+                if let Some(Ok(pin)) = pin {
+                    self.regex_pins.retain(|p| p.pattern() != regex);
+                    self.regex_pins.push(pin);
+                    self.apply_regex_pins(now);
+                }
+            }
+            ManagementAction::UnpinRegex(regex) => {
+                self.regex_pins.retain(|p| p.pattern() != regex);
+                self.apply_regex_pins(now);
+            }
+        }
+    }
+
+    /// Hands the `/lbnoderegex` pins to the algorithm of the latest version, the one new
+    /// calls go to (only UserBased consults them, §4.4).
+    fn apply_regex_pins(&mut self, _now: Timestamp) {
+        if let Some(version) = self.cluster.registry().latest_version().cloned() {
+            self.cluster
+                .algorithm_mut(&version)
+                .set_regex_pins(self.regex_pins.clone());
+        }
+    }
+
+    fn reply_and_close(&mut self, conn: ConnId, response: Bytes) {
+        self.out.push_back(Output::Write {
+            conn,
+            payload: response,
+        });
+        self.out.push_back(Output::Close { conn });
+    }
+
+    fn log_cluster_events(&mut self) {
+        while let Some(event) = self.cluster.poll_event() {
+            tracing::info!(?event, "cluster");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
