@@ -1,9 +1,15 @@
 //! `switchboard`: the SIP/HTTP/SMPP load balancer binary (tokio adapter).
 //!
-//! For now it loads and validates the configuration, logs it, and waits for Ctrl-C/SIGTERM.
+//! It loads and validates the configuration, opens the sockets the core names and drives the
+//! core ([`driver`]) until SIGINT/SIGTERM or `/lbstop`.
+
+#![forbid(unsafe_code)]
 
 mod cli;
+mod conn;
+mod driver;
 mod logging;
+mod net;
 
 use cli::Command;
 use std::path::Path;
@@ -56,16 +62,16 @@ fn main() -> ExitCode {
             }
         },
         Command::Run { config } => {
-            logging::init(args.log_level.as_deref());
+            let log = logging::init(args.log_level.as_deref());
             for property in &args.ignored_properties {
                 tracing::warn!(%property, "ignored system property");
             }
-            run(config.as_deref())
+            run(config.as_deref(), log)
         }
     }
 }
 
-fn run(path: Option<&Path>) -> ExitCode {
+fn run(path: Option<&Path>, log: logging::LogControl) -> ExitCode {
     let config = match path {
         None => {
             tracing::info!("no --config given: using the embedded default configuration");
@@ -99,30 +105,14 @@ fn run(path: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(shutdown_signal()) {
-        Ok(signal) => {
-            tracing::info!(signal, "shutting down");
-            ExitCode::SUCCESS
-        }
+    let result = runtime.block_on(driver::run(config, log));
+    // Tasks still blocked (a name lookup, a peer that does not read) must not delay the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("cannot listen for signals: {e}");
+            tracing::error!("{e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Waits for Ctrl-C or (on Unix) SIGTERM; returns the signal's name.
-async fn shutdown_signal() -> std::io::Result<&'static str> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT"),
-            _ = term.recv() => Ok("SIGTERM"),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
     }
 }

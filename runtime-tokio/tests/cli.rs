@@ -81,7 +81,13 @@ fn help_and_usage_errors() {
     assert!(out.contains("unknown argument"), "{out}");
 }
 
+/// Both running tests bind the default ports (5060, 5065, 2610, 2006): one at a time.
+static DEFAULT_PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn stays_up_then_terminates(args: &[&str]) {
+    let _ports = DEFAULT_PORTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut child = Command::new(BIN)
         .args(args)
         .stdout(Stdio::null())
@@ -112,7 +118,13 @@ fn no_arguments_runs_embedded_default_until_sigterm() {
 
 #[test]
 fn config_file_in_reference_spelling_runs() {
-    let path = fixture("reference-sample.xml");
+    // The sample binds 172.21.0.105, an address of the reference's test machine: run it on
+    // loopback instead, everything else unchanged.
+    let text = std::fs::read_to_string(fixture("reference-sample.xml")).expect("read sample");
+    let text = text.replace("<host>172.21.0.105</host>", "<host>127.0.0.1</host>");
+    let path = std::env::temp_dir().join(format!("switchboard-cli-{}.xml", std::process::id()));
+    std::fs::write(&path, text).expect("write sample copy");
     let arg = format!("-mobicents-balancer-config={}", path.display());
     stays_up_then_terminates(&[&arg, "-DlogLevel=DEBUG"]);
+    let _ = std::fs::remove_file(&path);
 }

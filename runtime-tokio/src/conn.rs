@@ -1,0 +1,281 @@
+//! Stream connections: accept loops, outbound connects, and the per-connection task that reads
+//! into inputs and writes what the core asks for, in order.
+
+use crate::driver::Event;
+use bytes::{Bytes, BytesMut};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_core::io::{CloseReason, ConnId, Input, ListenerId, Service};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+
+/// Writes queued for one connection before the driver gives up on a peer that does not read.
+const WRITE_QUEUE: usize = 4096;
+/// The most a service connection (heartbeat, management HTTP) may send.
+pub const SERVICE_MAX_BYTES: usize = 64 * 1024;
+/// How long a service connection may stay silent before it is dropped.
+const SERVICE_IDLE: Duration = Duration::from_secs(30);
+/// How long an outbound connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the core task asks a connection's writer to do.
+#[derive(Debug)]
+pub enum WriteCmd {
+    /// Write these bytes.
+    Data(Bytes),
+    /// Flush, shut down the sending side and end the connection.
+    Close,
+}
+
+/// The core task's handle on a connection.
+pub type Writer = mpsc::Sender<WriteCmd>;
+
+/// A new writer channel.
+pub fn writer() -> (Writer, mpsc::Receiver<WriteCmd>) {
+    mpsc::channel(WRITE_QUEUE)
+}
+
+/// Mints the driver's connection ids: from 1, never with [`ConnId::OUTBOUND_BIT`].
+#[derive(Debug, Default)]
+pub struct Ids(AtomicU64);
+
+impl Ids {
+    fn next(&self) -> ConnId {
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        ConnId(n & !ConnId::OUTBOUND_BIT)
+    }
+}
+
+/// How a connection's received bytes become inputs.
+#[derive(Debug, Clone, Copy)]
+enum Reading {
+    /// SIP: every read is one `StreamData`.
+    Sip,
+    /// Service HTTP: the whole buffer so far, bounded in size and idle time.
+    Service(Service, SocketAddr),
+}
+
+/// Accepts SIP stream connections on `listener` for as long as the driver runs.
+pub async fn accept_sip(
+    socket: TcpListener,
+    listener: ListenerId,
+    ids: Arc<Ids>,
+    events: mpsc::Sender<Event>,
+) {
+    loop {
+        let (stream, peer) = match socket.accept().await {
+            Ok(x) => x,
+            Err(error) => {
+                tracing::warn!(?listener, %error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = ids.next();
+        let (tx, rx) = writer();
+        let opened = Event::Opened {
+            conn,
+            writer: tx,
+            input: Some(Input::Accepted {
+                conn,
+                listener,
+                peer,
+            }),
+        };
+        if events.send(opened).await.is_err() {
+            return;
+        }
+        tokio::spawn(run(conn, stream, rx, Reading::Sip, events.clone()));
+    }
+}
+
+/// Accepts connections on a service port and feeds their bytes as `ServiceData`.
+pub async fn accept_service(
+    socket: TcpListener,
+    service: Service,
+    ids: Arc<Ids>,
+    events: mpsc::Sender<Event>,
+) {
+    loop {
+        let (stream, peer) = match socket.accept().await {
+            Ok(x) => x,
+            Err(error) => {
+                tracing::warn!(?service, %error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let conn = ids.next();
+        let (tx, rx) = writer();
+        let opened = Event::Opened {
+            conn,
+            writer: tx,
+            input: None,
+        };
+        if events.send(opened).await.is_err() {
+            return;
+        }
+        let reading = Reading::Service(service, peer);
+        tokio::spawn(run(conn, stream, rx, reading, events.clone()));
+    }
+}
+
+/// Opens the outbound connection the core asked for (from `local` if it is a specific
+/// address), reports `Connected` or `ConnectFailed`, then runs it.
+pub async fn connect(
+    conn: ConnId,
+    local: Option<IpAddr>,
+    to: SocketAddr,
+    rx: mpsc::Receiver<WriteCmd>,
+    events: mpsc::Sender<Event>,
+) {
+    let attempt = async {
+        let socket = if to.is_ipv6() {
+            TcpSocket::new_v6()?
+        } else {
+            TcpSocket::new_v4()?
+        };
+        if let Some(ip) = local.filter(|ip| !ip.is_unspecified() && ip.is_ipv6() == to.is_ipv6()) {
+            socket.bind(SocketAddr::new(ip, 0))?;
+        }
+        socket.connect(to).await
+    };
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::debug!(?conn, %to, %error, "connect failed");
+            let _ = events.send(Input::ConnectFailed { conn }.into()).await;
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(?conn, %to, "connect timed out");
+            let _ = events.send(Input::ConnectFailed { conn }.into()).await;
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    if events.send(Input::Connected { conn }.into()).await.is_err() {
+        return;
+    }
+    run(conn, stream, rx, Reading::Sip, events).await;
+}
+
+/// Runs one connection until its writer ends (the core asked to close it, a write failed, or
+/// the core task dropped it after `Closed`). Reading stops at end of stream or error, which is
+/// reported as `Closed` at once; writes already queued still go out.
+async fn run(
+    conn: ConnId,
+    stream: TcpStream,
+    mut rx: mpsc::Receiver<WriteCmd>,
+    reading: Reading,
+    events: mpsc::Sender<Event>,
+) {
+    let (mut rd, mut wr) = stream.into_split();
+    let read = read_loop(conn, &mut rd, reading, &events);
+    let write = async {
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                WriteCmd::Data(bytes) => {
+                    if let Err(error) = wr.write_all(&bytes).await {
+                        tracing::debug!(?conn, %error, "write failed");
+                        return CloseReason::IoError;
+                    }
+                }
+                WriteCmd::Close => break,
+            }
+        }
+        let _ = wr.shutdown().await;
+        CloseReason::Requested
+    };
+    tokio::pin!(read, write);
+    let mut reported = false;
+    loop {
+        tokio::select! {
+            reason = &mut read, if !reported => {
+                reported = true;
+                let _ = events.send(Input::Closed { conn, reason }.into()).await;
+            }
+            reason = &mut write => {
+                if !reported {
+                    let _ = events.send(Input::Closed { conn, reason }.into()).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn read_loop(
+    conn: ConnId,
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    reading: Reading,
+    events: &mpsc::Sender<Event>,
+) -> CloseReason {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(64 * 1024);
+        }
+        let n = match reading {
+            Reading::Sip => rd.read_buf(&mut buf).await,
+            Reading::Service(..) => {
+                match tokio::time::timeout(SERVICE_IDLE, rd.read_buf(&mut buf)).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::debug!(?conn, "service connection idle, dropping it");
+                        return CloseReason::IoError;
+                    }
+                }
+            }
+        };
+        let input = match n {
+            Ok(0) => return CloseReason::PeerClosed,
+            Err(error) => {
+                tracing::debug!(?conn, %error, "read failed");
+                return CloseReason::IoError;
+            }
+            Ok(_) => match reading {
+                Reading::Sip => Input::StreamData {
+                    conn,
+                    bytes: buf.split().freeze(),
+                },
+                Reading::Service(service, peer) => {
+                    if buf.len() > SERVICE_MAX_BYTES {
+                        tracing::debug!(?conn, %peer, "service request too large, dropping it");
+                        return CloseReason::IoError;
+                    }
+                    Input::ServiceData {
+                        service,
+                        conn,
+                        peer,
+                        bytes: Bytes::copy_from_slice(&buf),
+                    }
+                }
+            },
+        };
+        if events.send(input.into()).await.is_err() {
+            return CloseReason::IoError;
+        }
+    }
+}
+
+/// Sends one complete HTTP request to `to` and reads the answer until the peer closes, all
+/// within `limit`; the answer is discarded.
+pub async fn http_notify(to: SocketAddr, request: Bytes, limit: Duration) {
+    let exchange = async {
+        let mut stream = TcpStream::connect(to).await?;
+        stream.write_all(&request).await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        std::io::Result::Ok(())
+    };
+    match tokio::time::timeout(limit, exchange).await {
+        Ok(Ok(())) => tracing::debug!(%to, "notification sent"),
+        Ok(Err(error)) => tracing::warn!(%to, %error, "cannot notify node"),
+        Err(_) => tracing::warn!(%to, "node did not answer the notification in time"),
+    }
+}

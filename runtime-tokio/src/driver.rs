@@ -1,0 +1,342 @@
+//! The core owner task: the one place the [`Balancer`] lives. I/O tasks send it [`Event`]s over
+//! one channel; it feeds them to the core in arrival order, carries out every output in order
+//! (datagrams sent from here, stream writes handed to per-connection writers), and keeps one
+//! timer armed at `poll_timeout`. No protocol decisions are made here.
+
+use crate::conn::{self, Ids, WriteCmd, Writer};
+use crate::logging::LogControl;
+use crate::net::{self, NetError};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_core::balancer::Balancer;
+use switchboard_core::config::Config;
+use switchboard_core::io::{CloseReason, ConnId, Input, ListenerId, Output, Service};
+use switchboard_core::node::Transport;
+use switchboard_core::time::Timestamp;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
+
+/// Inputs waiting for the core task before I/O tasks have to wait.
+const EVENT_QUEUE: usize = 8192;
+/// How long the LB→node notifications of a shutdown may take.
+const NOTIFY_LIMIT: Duration = Duration::from_secs(2);
+
+/// What I/O tasks send the core task.
+#[derive(Debug)]
+pub enum Event {
+    /// An input for the core.
+    Input(Input),
+    /// A connection was accepted: remember its writer, then feed `input` if any.
+    Opened {
+        /// The driver-minted id.
+        conn: ConnId,
+        /// Its writer.
+        writer: Writer,
+        /// `Accepted` for SIP connections; nothing for service connections.
+        input: Option<Input>,
+    },
+}
+
+impl From<Input> for Event {
+    fn from(input: Input) -> Self {
+        Event::Input(input)
+    }
+}
+
+/// Why the driver stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// A socket of the configuration could not be opened.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The configured algorithm cannot be built.
+    #[error(transparent)]
+    Algorithm(#[from] switchboard_core::algorithm::AlgorithmError),
+    /// Signal handlers could not be installed.
+    #[error("cannot listen for signals: {0}")]
+    Signals(std::io::Error),
+}
+
+struct Driver {
+    balancer: Balancer,
+    epoch: Instant,
+    udp: HashMap<ListenerId, Arc<UdpSocket>>,
+    local_ip: HashMap<ListenerId, IpAddr>,
+    conns: HashMap<ConnId, Writer>,
+    services: HashMap<Service, AbortHandle>,
+    events: mpsc::Sender<Event>,
+    /// Inputs produced while carrying out outputs (a writer that gave up), fed next.
+    pending: VecDeque<Input>,
+    notifies: JoinSet<()>,
+    stop_at: Option<Instant>,
+    log: LogControl,
+}
+
+/// Opens every socket of `config` and runs the balancer until SIGINT/SIGTERM or `/lbstop`.
+pub async fn run(config: Config, log: LogControl) -> Result<(), DriverError> {
+    let epoch = Instant::now();
+    let balancer = Balancer::new(config, Timestamp::ZERO)?;
+    let (events, mut inbox) = mpsc::channel(EVENT_QUEUE);
+    let mut driver = Driver {
+        balancer,
+        epoch,
+        udp: HashMap::new(),
+        local_ip: HashMap::new(),
+        conns: HashMap::new(),
+        services: HashMap::new(),
+        events,
+        pending: VecDeque::new(),
+        notifies: JoinSet::new(),
+        stop_at: None,
+        log,
+    };
+    driver.open().await?;
+    driver.serve(&mut inbox).await
+}
+
+impl Driver {
+    fn now(&self) -> Timestamp {
+        let micros = self.epoch.elapsed().as_micros();
+        Timestamp::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
+    fn instant(&self, at: Timestamp) -> Instant {
+        self.epoch + Duration::from_micros(at.as_micros())
+    }
+
+    async fn open(&mut self) -> Result<(), DriverError> {
+        let ids = Arc::new(Ids::default());
+        let stack = &self.balancer.config().sip_stack;
+        let (rcvbuf, sndbuf) = (stack.receive_udp_buffer_size, stack.send_udp_buffer_size);
+        for spec in self.balancer.listeners() {
+            let id = spec.id;
+            let what = format!("{:?} {}", id.leg, id.transport.as_str());
+            let addr = net::resolve(&spec.host, spec.port, id.ipv6).await?;
+            self.local_ip.insert(id, addr.ip());
+            match id.transport {
+                Transport::Udp => {
+                    let socket = Arc::new(net::udp(&what, addr, rcvbuf, sndbuf)?);
+                    tokio::spawn(udp_recv(socket.clone(), id, self.events.clone()));
+                    self.udp.insert(id, socket);
+                }
+                Transport::Tcp => {
+                    let listener = net::tcp_listener(&what, addr)?;
+                    let events = self.events.clone();
+                    tokio::spawn(conn::accept_sip(listener, id, ids.clone(), events));
+                }
+                Transport::Tls | Transport::Ws | Transport::Wss => {
+                    tracing::warn!(%addr, leg = ?id.leg, "transport {} not served yet", id.transport.as_str());
+                    continue;
+                }
+            }
+            tracing::info!(%addr, "listening for SIP: {what}");
+        }
+        for spec in self.balancer.services() {
+            let addr = net::resolve(&spec.host, spec.port, false).await?;
+            let listener = net::tcp_listener(&format!("{:?} port", spec.service), addr)?;
+            let events = self.events.clone();
+            let task = tokio::spawn(conn::accept_service(
+                listener,
+                spec.service,
+                ids.clone(),
+                events,
+            ));
+            self.services.insert(spec.service, task.abort_handle());
+            tracing::info!(%addr, service = ?spec.service, "listening");
+        }
+        Ok(())
+    }
+
+    async fn serve(&mut self, inbox: &mut mpsc::Receiver<Event>) -> Result<(), DriverError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).map_err(DriverError::Signals)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(DriverError::Signals)?;
+        let mut hup = signal(SignalKind::hangup()).map_err(DriverError::Signals)?;
+        loop {
+            while let Some(input) = self.pending.pop_front() {
+                self.feed(input).await;
+            }
+            let deadline = self.balancer.poll_timeout().map(|t| self.instant(t));
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                // Checked against the clock, not only through the sleep future.
+                self.feed(Input::Timeout).await;
+                continue;
+            }
+            let far = Instant::now() + Duration::from_secs(3600);
+            tokio::select! {
+                biased;
+                _ = term.recv() => return self.stop("SIGTERM").await,
+                _ = int.recv() => return self.stop("SIGINT").await,
+                _ = hup.recv() => tracing::warn!("SIGHUP: reload not supported yet"),
+                () = tokio::time::sleep_until(self.stop_at.unwrap_or(far)), if self.stop_at.is_some() => {
+                    return self.stop("/lbstop").await;
+                }
+                () = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
+                    self.feed(Input::Timeout).await;
+                }
+                event = inbox.recv() => match event {
+                    Some(Event::Input(input)) => self.feed(input).await,
+                    Some(Event::Opened { conn, writer, input }) => {
+                        self.conns.insert(conn, writer);
+                        if let Some(input) = input {
+                            self.feed(input).await;
+                        }
+                    }
+                    // Unreachable while `self.events` is alive.
+                    None => return Ok(()),
+                },
+                Some(_) = self.notifies.join_next(), if !self.notifies.is_empty() => {}
+            }
+        }
+    }
+
+    /// Feeds one input, then carries out every output it caused, in order.
+    async fn feed(&mut self, input: Input) {
+        if let Input::Closed { conn, .. } | Input::ConnectFailed { conn } = &input {
+            self.conns.remove(conn);
+        }
+        let now = self.now();
+        self.balancer.handle(now, input);
+        self.drain().await;
+    }
+
+    async fn drain(&mut self) {
+        while let Some(output) = self.balancer.poll_output() {
+            self.execute(output).await;
+        }
+    }
+
+    async fn execute(&mut self, output: Output) {
+        match output {
+            Output::SendDatagram {
+                listener,
+                to,
+                payload,
+            } => match self.udp.get(&listener) {
+                Some(socket) => {
+                    if let Err(error) = socket.send_to(&payload, to).await {
+                        tracing::debug!(%to, %error, "send failed");
+                    }
+                }
+                None => tracing::debug!(?listener, %to, "no UDP socket for this listener"),
+            },
+            Output::Write { conn, payload } => self.write(conn, WriteCmd::Data(payload)),
+            Output::Close { conn } => {
+                self.write(conn, WriteCmd::Close);
+                self.conns.remove(&conn);
+            }
+            Output::Connect { conn, listener, to } => {
+                let (tx, rx) = conn::writer();
+                self.conns.insert(conn, tx);
+                let local = self.local_ip.get(&listener).copied();
+                tokio::spawn(conn::connect(conn, local, to, rx, self.events.clone()));
+            }
+            Output::HttpNotify { to, request } => {
+                self.notifies
+                    .spawn(conn::http_notify(to, request, NOTIFY_LIMIT));
+            }
+            Output::SendToHost {
+                listener,
+                host,
+                port,
+                payload,
+            } => match self.udp.get(&listener) {
+                Some(socket) => {
+                    tokio::spawn(send_to_host(socket.clone(), host, port, payload));
+                }
+                None => {
+                    // A stream toward a name needs a connection the core knows of; see io.rs.
+                    tracing::warn!(?listener, %host, port, "cannot send to a host name on this transport yet");
+                }
+            },
+            Output::Stop { after } => {
+                if let Some(task) = self.services.remove(&Service::Management) {
+                    task.abort();
+                }
+                self.stop_at = Some(Instant::now() + after);
+            }
+            Output::SetLogLevel { level } => self.log.set_level(&level),
+        }
+    }
+
+    fn write(&mut self, conn: ConnId, cmd: WriteCmd) {
+        let Some(writer) = self.conns.get(&conn) else {
+            tracing::debug!(?conn, "write for a connection that is gone");
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = writer.try_send(cmd) {
+            tracing::warn!(
+                ?conn,
+                "peer does not read: write queue full, closing the connection"
+            );
+            self.conns.remove(&conn);
+            self.pending.push_back(Input::Closed {
+                conn,
+                reason: CloseReason::IoError,
+            });
+        }
+    }
+
+    async fn stop(&mut self, why: &str) -> Result<(), DriverError> {
+        tracing::info!(signal = why, "shutting down");
+        let now = self.now();
+        self.balancer.shutdown(now);
+        self.drain().await;
+        let notifies = std::mem::take(&mut self.notifies);
+        let _ = tokio::time::timeout(
+            NOTIFY_LIMIT + Duration::from_millis(500),
+            notifies.join_all(),
+        )
+        .await;
+        Ok(())
+    }
+}
+
+/// Receives datagrams on one UDP listener, in arrival order, until the core task is gone.
+async fn udp_recv(socket: Arc<UdpSocket>, listener: ListenerId, events: mpsc::Sender<Event>) {
+    let mut buf = bytes::BytesMut::with_capacity(256 * 1024);
+    loop {
+        if buf.capacity() < 65536 {
+            buf.reserve(256 * 1024);
+        }
+        match socket.recv_buf_from(&mut buf).await {
+            Ok((_, from)) => {
+                let payload = buf.split().freeze();
+                let input = Input::Datagram {
+                    listener,
+                    from,
+                    payload,
+                };
+                if events.send(input.into()).await.is_err() {
+                    return;
+                }
+            }
+            // ICMP errors (e.g. port unreachable after an earlier send) are not fatal.
+            Err(error) => tracing::debug!(?listener, %error, "UDP receive error"),
+        }
+    }
+}
+
+/// Resolves `host` and sends `payload` as one datagram from `socket`.
+async fn send_to_host(socket: Arc<UdpSocket>, host: String, port: u16, payload: bytes::Bytes) {
+    let want_v6 = socket.local_addr().is_ok_and(|a| a.is_ipv6());
+    let to: Option<SocketAddr> = match tokio::net::lookup_host((host.as_str(), port)).await {
+        Ok(mut addrs) => addrs.find(|a| a.is_ipv6() == want_v6),
+        Err(error) => {
+            tracing::debug!(%host, %error, "cannot resolve");
+            None
+        }
+    };
+    match to {
+        Some(to) => {
+            if let Err(error) = socket.send_to(&payload, to).await {
+                tracing::debug!(%to, %error, "send failed");
+            }
+        }
+        None => tracing::debug!(%host, "no address to send to"),
+    }
+}
