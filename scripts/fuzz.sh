@@ -15,7 +15,9 @@
 # fuzz/artifacts/TARGET/, logs in fuzz/artifacts/logs/), 2 on a usage or build error.
 #
 # Environment: FUZZ_SANITIZER=address|none forces the sanitizer (default: try address, fall
-# back to none). Extra libFuzzer flags can be given in FUZZ_ARGS.
+# back to none). Extra libFuzzer flags can be given in FUZZ_ARGS. FUZZ_SKIP_UNTERMINATED=1
+# makes sip_message skip its edit round-trip checks on messages without the empty line that
+# ends the header section (see fuzz/fuzz_targets/sip_message.rs).
 set -uo pipefail
 
 ALL_TARGETS=(sip_message sip_uri sip_framer heartbeat_http config_xml)
@@ -26,7 +28,7 @@ if [[ $# -gt 0 ]]; then
         duration=$1
         shift
     elif [[ $1 == -h || $1 == --help ]]; then
-        sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
     fi
 fi
@@ -215,7 +217,11 @@ for t in "${targets[@]}"; do
     if [[ -z $rate ]]; then
         rate=$(grep -a -o 'exec/s: [0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$')
     fi
-    corp=$(find "corpus/$t" -type f | wc -l)
+    # libFuzzer's own corpus (units kept in memory at the end) and the files on disk, which
+    # accumulate over runs.
+    units=$(grep -a -o 'corp: [0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$')
+    files=$(find "corpus/$t" -type f | wc -l)
+    corp="${units:-?}/${files}"
     new_artifacts=$(find "artifacts/$t" -type f -newer "$stamp" | sort)
     rm -f "$stamp"
     if [[ $rc -eq 0 && -z $new_artifacts ]]; then
@@ -229,13 +235,14 @@ for t in "${targets[@]}"; do
         fi
         grep -a -m 1 -E "panicked at|ERROR: AddressSanitizer|ERROR: libFuzzer" "$log" | sed 's/^/   /'
     fi
-    summary[$t]=$(printf '%-15s %4ss  execs %-10s exec/s %-7s corpus %-6s %s' \
+    summary[$t]=$(printf '%-15s %4ss  execs %-10s exec/s %-7s corpus %-11s %s' \
         "$t" "$elapsed" "${execs:-?}" "${rate:-?}" "$corp" "$result")
     echo "   ${summary[$t]}"
 done
 
 echo
-echo "== summary (${duration}s per target, sanitizer: $sanitizer)"
+echo "== summary (${duration}s per target, sanitizer: $sanitizer; wall time includes any rebuild;"
+echo "   corpus = libFuzzer units / files in fuzz/corpus/TARGET)"
 for t in "${targets[@]}"; do
     echo "${summary[$t]}"
 done
