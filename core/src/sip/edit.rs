@@ -107,6 +107,9 @@ impl<T: NameArg + ?Sized> NameArg for &T {
 struct Splice {
     at: Range<usize>,
     ins: Range<usize>,
+    /// A body edit: placed after the end of the header section when both sit at the same
+    /// offset (a message without the empty line that ends its headers).
+    body: bool,
 }
 
 /// Collects edits on a parsed message and serializes once ([`Editor::finish`]) into an
@@ -150,7 +153,11 @@ impl<'m> Editor<'m> {
         let s = self.scratch.len();
         write(&mut self.scratch);
         let e = self.scratch.len();
-        self.splices.push(Splice { at, ins: s..e });
+        self.splices.push(Splice {
+            at,
+            ins: s..e,
+            body: false,
+        });
         Ok(())
     }
 
@@ -217,13 +224,8 @@ impl<'m> Editor<'m> {
     ) -> Result<(), EditError> {
         let slot = self.msg.headers.get(index).ok_or(EditError::NoSuchHeader)?;
         let at = slot.line_range.end;
-        let needs_crlf = !self.msg.slice(slot.line_range.clone()).ends_with(b"\n");
-        self.push(at..at, |out| {
-            if needs_crlf {
-                out.extend_from_slice(b"\r\n");
-            }
-            Self::write_line(out, name.as_name(), value);
-        })
+        // Only the last line can lack its CRLF; `finish` writes it before lines inserted here.
+        self.push(at..at, |out| Self::write_line(out, name.as_name(), value))
     }
 
     /// Inserts a header line above the first line of the same name, or at the top if there
@@ -422,6 +424,9 @@ impl<'m> Editor<'m> {
         let n = body.len();
         let at = self.msg.body.clone();
         self.push(at, |out| out.extend_from_slice(body))?;
+        if let Some(last) = self.splices.last_mut() {
+            last.body = true;
+        }
         let cl: Vec<usize> = self
             .msg
             .get_all(HeaderName::ContentLength)
@@ -444,18 +449,28 @@ impl<'m> Editor<'m> {
     }
 
     fn terminator(&self) -> &'static [u8] {
+        let (line_end, blank) = self.terminator_parts();
+        match (line_end.is_empty(), blank.is_empty()) {
+            (_, true) => b"",
+            (true, false) => b"\r\n",
+            (false, false) => b"\r\n\r\n",
+        }
+    }
+
+    /// What a message without the empty line after its headers (a datagram may end right
+    /// after its last header, RFC 4475 `baddn`) needs at the end of its header section: the
+    /// CRLF its last line lacks, written before any header appended there, and the empty
+    /// line, written after them and before the body.
+    fn terminator_parts(&self) -> (&'static [u8], &'static [u8]) {
         if self.msg.has_blank_line {
-            b""
-        } else if self
+            return (b"", b"");
+        }
+        let ends_with_newline = self
             .msg
             .raw
             .get(..self.msg.headers_end)
-            .is_some_and(|h| h.ends_with(b"\n"))
-        {
-            b"\r\n"
-        } else {
-            b"\r\n\r\n"
-        }
+            .is_some_and(|h| h.ends_with(b"\n"));
+        (if ends_with_newline { b"" } else { b"\r\n" }, b"\r\n")
     }
 
     /// Applies all edits and returns the new message in one exactly sized buffer.
@@ -469,26 +484,40 @@ impl<'m> Editor<'m> {
             }
             cursor = s.at.end;
         }
-        let term = self.terminator();
+        let (line_end, blank) = self.terminator_parts();
         let term_at = self.msg.headers_end;
         let mut out = BytesMut::with_capacity(self.output_len());
         let raw = &self.msg.raw;
         let mut cursor = region.start;
-        let mut term_done = term.is_empty();
+        let mut line_end_done = line_end.is_empty();
+        let mut blank_done = blank.is_empty();
         for s in &self.splices {
-            if !term_done && term_at <= s.at.start {
+            // Headers appended at the end of the header section go after the last line's
+            // CRLF and before the empty line; body edits and later bytes go after both.
+            if !line_end_done && term_at <= s.at.start {
                 out.put_slice(raw.get(cursor..term_at).unwrap_or_default());
-                out.put_slice(term);
+                out.put_slice(line_end);
                 cursor = term_at;
-                term_done = true;
+                line_end_done = true;
+            }
+            if !blank_done && (term_at < s.at.start || (term_at == s.at.start && s.body)) {
+                out.put_slice(raw.get(cursor..term_at.max(cursor)).unwrap_or_default());
+                out.put_slice(blank);
+                cursor = cursor.max(term_at);
+                blank_done = true;
             }
             out.put_slice(raw.get(cursor..s.at.start).unwrap_or_default());
             out.put_slice(self.scratch.get(s.ins.clone()).unwrap_or_default());
             cursor = s.at.end;
         }
-        if !term_done {
+        if !line_end_done {
             out.put_slice(raw.get(cursor..term_at.max(cursor)).unwrap_or_default());
-            out.put_slice(term);
+            out.put_slice(line_end);
+            cursor = cursor.max(term_at);
+        }
+        if !blank_done {
+            out.put_slice(raw.get(cursor..term_at.max(cursor)).unwrap_or_default());
+            out.put_slice(blank);
             cursor = cursor.max(term_at);
         }
         out.put_slice(raw.get(cursor..region.end).unwrap_or_default());
