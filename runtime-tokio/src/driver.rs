@@ -95,6 +95,7 @@ pub async fn run(config: Config, log: LogControl) -> Result<(), DriverError> {
         log,
     };
     driver.open().await?;
+    tracing::info!("ready: every listener is open");
     driver.serve(&mut inbox).await
 }
 

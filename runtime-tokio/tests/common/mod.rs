@@ -1,0 +1,418 @@
+//! Helpers of the end-to-end tests: the real `switchboard` binary on free loopback ports, test
+//! nodes that register through the HTTP/JSON heartbeat (behaviour reference §3.2), and SIPp.
+//! Every process is started here and stopped by its PID when its guard is dropped.
+
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+pub const SIPP: &str = "/usr/bin/sipp";
+pub const LOCALHOST: &str = "127.0.0.1";
+
+/// A child process killed (SIGKILL, by PID) and reaped when dropped.
+#[derive(Debug)]
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc {
+            name: name.to_owned(),
+            child,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `limit` for the process to exit on its own; kills it after that.
+    pub fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll child") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM by PID and waits up to `limit` for the exit.
+    pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let pid = self.pid().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.wait_for(limit)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A fresh directory for one test's files.
+pub fn test_dir(test: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("switchboard-e2e-{}-{n}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create test dir");
+    dir
+}
+
+/// A loopback port free for both UDP and TCP right now.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind((LOCALHOST, 0)).expect("bind UDP");
+        let port = udp.local_addr().expect("local addr").port();
+        if TcpListener::bind((LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port");
+}
+
+/// The ports of one balancer.
+#[derive(Debug, Clone, Copy)]
+pub struct LbPorts {
+    pub external: u16,
+    pub internal: u16,
+    pub heartbeat: u16,
+    pub management: u16,
+}
+
+impl LbPorts {
+    pub fn free() -> LbPorts {
+        LbPorts {
+            external: free_port(),
+            internal: free_port(),
+            heartbeat: free_port(),
+            management: free_port(),
+        }
+    }
+}
+
+/// A running balancer; killed by PID when dropped.
+#[derive(Debug)]
+pub struct Lb {
+    pub ports: LbPorts,
+    pub dir: PathBuf,
+    pub proc: Proc,
+}
+
+impl Lb {
+    /// Writes `lb-configuration.xml` for `ports` into `dir`, starts the binary and waits (at
+    /// most 10 s) until its heartbeat port accepts connections.
+    pub fn start(dir: &Path, ports: LbPorts) -> Lb {
+        let config = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<load-balancer-properties>
+  <common>
+    <host>127.0.0.1</host>
+    <nodeTimeout>8400</nodeTimeout>
+    <heartbeatInterval>150</heartbeatInterval>
+    <apiPort>{management}</apiPort>
+  </common>
+  <sip>
+    <algorithm>
+      <algorithmClass>org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm</algorithmClass>
+    </algorithm>
+    <external>
+      <udpPort>{external}</udpPort>
+      <tcpPort>{external}</tcpPort>
+    </external>
+    <internal>
+      <udpPort>{internal}</udpPort>
+      <tcpPort>{internal}</tcpPort>
+    </internal>
+  </sip>
+  <sipStack>
+    <property><key>RECEIVE_UDP_BUFFER_SIZE</key><value>2097152</value></property>
+    <property><key>SEND_UDP_BUFFER_SIZE</key><value>2097152</value></property>
+  </sipStack>
+  <heartbeat>
+    <heartbeatConfig>
+      <protocolClassName>org.mobicents.tools.heartbeat.impl.ServerController</protocolClassName>
+      <heartbeatPort>{heartbeat}</heartbeatPort>
+    </heartbeatConfig>
+  </heartbeat>
+</load-balancer-properties>
+"#,
+            management = ports.management,
+            external = ports.external,
+            internal = ports.internal,
+            heartbeat = ports.heartbeat,
+        );
+        let path = dir.join("lb-configuration.xml");
+        std::fs::write(&path, config).expect("write configuration");
+        let log = std::fs::File::create(dir.join("switchboard.log")).expect("create log");
+        let proc = Proc::spawn(
+            "switchboard",
+            Command::new(BIN)
+                .arg("--config")
+                .arg(&path)
+                .env("RUST_LOG", "info")
+                .env("NO_COLOR", "1")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        let mut lb = Lb {
+            ports,
+            dir: dir.to_owned(),
+            proc,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = lb.proc.child.try_wait() {
+                panic!("switchboard exited early ({status}):\n{}", lb.log());
+            }
+            // The log line is written once every socket is open.
+            if lb.log().contains("ready: every listener is open") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "switchboard did not open its ports:\n{}",
+                lb.log()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        lb
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("switchboard.log")).unwrap_or_default()
+    }
+
+    pub fn external(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports.external))
+    }
+
+    pub fn heartbeat(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports.heartbeat))
+    }
+}
+
+/// One HTTP/1.1 POST of a JSON body; returns the whole answer (head and body). Bounded to 5 s.
+pub fn http_post(to: SocketAddr, body: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&to, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {to}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
+/// One HTTP/1.1 GET; returns the whole answer. Bounded to 5 s.
+pub fn http_get(to: SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&to, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
+/// A cluster node's heartbeat client (§3.2): `start` until answered, then `heartbeat` every
+/// second until dropped. The SIP side of the node is someone else (SIPp or a test socket).
+#[derive(Debug)]
+pub struct Node {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    /// Requests the balancer sent to the node's own heartbeat port (the LB→node `stop`).
+    pub received: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Node {
+    /// Registers a node whose SIP UDP and TCP port is `sip_port` and returns once the balancer
+    /// answered `start` (at most 10 s).
+    pub fn register(lb: SocketAddr, name: &str, sip_port: u16) -> Node {
+        let session = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_millis()
+            + u128::from(sip_port);
+        let own = TcpListener::bind((LOCALHOST, 0)).expect("bind node heartbeat port");
+        own.set_nonblocking(true).expect("nonblocking");
+        let own_port = own.local_addr().expect("local addr").port();
+        let start = serde_json::json!({"start": {
+            "hostName": name,
+            "ip": LOCALHOST,
+            "udpPort": sip_port.to_string(),
+            "tcpPort": sip_port.to_string(),
+            "version": "0",
+            "sessionId": session.to_string(),
+            "heartbeatPort": own_port.to_string(),
+        }})
+        .to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match http_post(lb, &start) {
+                Ok(answer) if answer.contains(r#"{"start":"OK"}"#) => break,
+                other => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "start of {name} not accepted: {other:?}"
+                    );
+                    thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (flag, log) = (stop.clone(), received.clone());
+        let heartbeat = format!(r#"{{"heartbeat":{{"sessionId":{session}}}}}"#);
+        let thread = thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                for _ in 0..10 {
+                    thread::sleep(Duration::from_millis(100));
+                    if flag.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    if let Ok((stream, _)) = own.accept() {
+                        if let Some(request) = answer_stop(stream) {
+                            log.lock().expect("log lock").push(request);
+                        }
+                    }
+                }
+                let _ = http_post(lb, &heartbeat);
+            }
+        });
+        Node {
+            stop,
+            thread: Some(thread),
+            received,
+        }
+    }
+}
+
+/// Reads one HTTP request (head and `Content-Length` body, at most 2 s) and answers
+/// `{"stop":"OK"}` as a node does.
+fn answer_stop(mut stream: TcpStream) -> Option<String> {
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&request).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.trim()
+                        .eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if request.len() >= end + 4 + length {
+                break;
+            }
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&chunk[..n]);
+    }
+    let body = r#"{"stop":"OK"}"#;
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(answer.as_bytes());
+    Some(String::from_utf8_lossy(&request).into_owned())
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A SIPp command with the options every test uses: loopback, no keyboard, output into `dir`.
+pub fn sipp(dir: &Path, name: &str, args: &[&str]) -> Command {
+    assert!(
+        Path::new(SIPP).exists(),
+        "SIPp is missing: apt-get install -y sip-tester"
+    );
+    let mut cmd = Command::new(SIPP);
+    cmd.current_dir(dir)
+        .args([
+            "-i",
+            LOCALHOST,
+            "-nostdin",
+            "-trace_err",
+            "-trace_stat",
+            "-trace_counts",
+            "-fd",
+            "1",
+        ])
+        .arg("-error_file")
+        .arg(dir.join(format!("{name}-errors.log")))
+        .arg("-stf")
+        .arg(dir.join(format!("{name}-stats.csv")))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// The last value of a column of a SIPp `-stf` statistics file.
+pub fn sipp_stat(dir: &Path, name: &str, column: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join(format!("{name}-stats.csv"))).ok()?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next()?.split(';').collect();
+    let index = header.iter().position(|h| *h == column)?;
+    let last = lines.next_back()?;
+    last.split(';').nth(index)?.trim().parse().ok()
+}
+
+/// The last value of a column of a SIPp `-trace_counts` file (per-message counters, written
+/// as `<scenario>_<pid>_counts.csv` in `dir`), e.g. `3_ACK_Recv`.
+pub fn sipp_count(dir: &Path, scenario: &str, pid: u32, column: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join(format!("{scenario}_{pid}_counts.csv"))).ok()?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next()?.split(';').collect();
+    let index = header.iter().position(|h| *h == column)?;
+    lines.next_back()?.split(';').nth(index)?.trim().parse().ok()
+}
+
+/// A file's text, or a note that it is missing.
+pub fn read_or_note(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| format!("({}: {e})", path.display()))
+}

@@ -1,0 +1,191 @@
+//! End-to-end: answers the balancer gives itself (no node → 503, Max-Forwards 0 → 483), the
+//! management port, and the stop notices of a graceful shutdown, against the real binary.
+
+mod common;
+
+use common::{free_port, http_get, test_dir, Lb, LbPorts, Node, LOCALHOST};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+fn invite(local: SocketAddr, transport: &str, call_id: &str, max_forwards: u32) -> String {
+    format!(
+        "INVITE sip:bob@example.com SIP/2.0\r\n\
+         Via: SIP/2.0/{transport} {local};branch=z9hG4bK-{call_id}\r\n\
+         Max-Forwards: {max_forwards}\r\n\
+         From: <sip:alice@example.com>;tag=a1\r\n\
+         To: <sip:bob@example.com>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:alice@{local}>\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn ack(local: SocketAddr, call_id: &str) -> String {
+    format!(
+        "ACK sip:bob@example.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK-ack-{call_id}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:alice@example.com>;tag=a1\r\n\
+         To: <sip:bob@example.com>;tag=b1\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 ACK\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn udp_client() -> (UdpSocket, SocketAddr) {
+    let socket = UdpSocket::bind((LOCALHOST, 0)).expect("bind client");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let local = socket.local_addr().expect("local addr");
+    (socket, local)
+}
+
+fn recv_text(socket: &UdpSocket) -> Option<String> {
+    let mut buf = [0u8; 65535];
+    let (n, _) = socket.recv_from(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+fn status_line(message: &str) -> &str {
+    message.lines().next().unwrap_or("")
+}
+
+fn has_header(message: &str, name: &str) -> bool {
+    message.lines().any(|l| {
+        l.split_once(':')
+            .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+    })
+}
+
+#[test]
+fn no_node_answers_503_with_retry_after_over_udp_and_never_answers_ack() {
+    let dir = test_dir("no-node-udp");
+    let lb = Lb::start(&dir, LbPorts::free());
+    let (socket, local) = udp_client();
+    socket
+        .send_to(
+            invite(local, "UDP", "nonode-1", 70).as_bytes(),
+            lb.external(),
+        )
+        .expect("send INVITE");
+    let answer = recv_text(&socket).unwrap_or_else(|| panic!("no answer\n{}", lb.log()));
+    assert!(status_line(&answer).starts_with("SIP/2.0 503 "), "{answer}");
+    assert!(has_header(&answer, "Retry-After"), "{answer}");
+    assert!(answer.contains("Call-ID: nonode-1"), "{answer}");
+
+    socket
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .expect("timeout");
+    socket
+        .send_to(ack(local, "nonode-1").as_bytes(), lb.external())
+        .expect("send ACK");
+    assert_eq!(recv_text(&socket), None, "an ACK is never answered");
+}
+
+#[test]
+fn no_node_answers_503_over_tcp() {
+    let dir = test_dir("no-node-tcp");
+    let lb = Lb::start(&dir, LbPorts::free());
+    let mut stream = TcpStream::connect(lb.external()).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let local = stream.local_addr().expect("local addr");
+    stream
+        .write_all(invite(local, "TCP", "nonode-tcp", 70).as_bytes())
+        .expect("send INVITE");
+    let mut buf = [0u8; 8192];
+    let mut answer = String::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !answer.contains("\r\n\r\n") && Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    assert!(
+        status_line(&answer).starts_with("SIP/2.0 503 "),
+        "{answer:?}\n{}",
+        lb.log()
+    );
+    assert!(has_header(&answer, "Retry-After"), "{answer}");
+}
+
+#[test]
+fn max_forwards_zero_answers_483_and_is_not_forwarded() {
+    let dir = test_dir("max-forwards");
+    let lb = Lb::start(&dir, LbPorts::free());
+    // A node whose SIP side is a plain socket: nothing may reach it.
+    let node_sip = UdpSocket::bind((LOCALHOST, free_port())).expect("bind node");
+    node_sip
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .expect("timeout");
+    let node_port = node_sip.local_addr().expect("addr").port();
+    let _node = Node::register(lb.heartbeat(), "n1", node_port);
+
+    let (socket, local) = udp_client();
+    socket
+        .send_to(invite(local, "UDP", "mf-0", 0).as_bytes(), lb.external())
+        .expect("send INVITE");
+    let answer = recv_text(&socket).unwrap_or_else(|| panic!("no answer\n{}", lb.log()));
+    assert!(status_line(&answer).starts_with("SIP/2.0 483 "), "{answer}");
+    assert_eq!(
+        recv_text(&node_sip),
+        None,
+        "a request with Max-Forwards 0 is not forwarded"
+    );
+
+    // Control: with Max-Forwards 70 the same node does receive the INVITE, decremented.
+    socket
+        .send_to(invite(local, "UDP", "mf-70", 70).as_bytes(), lb.external())
+        .expect("send INVITE");
+    node_sip
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let forwarded = recv_text(&node_sip).unwrap_or_else(|| panic!("not forwarded\n{}", lb.log()));
+    assert!(forwarded.starts_with("INVITE "), "{forwarded}");
+    assert!(forwarded.contains("Max-Forwards: 69"), "{forwarded}");
+}
+
+#[test]
+fn management_port_answers_lbstat() {
+    let dir = test_dir("lbstat");
+    let lb = Lb::start(&dir, LbPorts::free());
+    let answer = http_get(
+        SocketAddr::from(([127, 0, 0, 1], lb.ports.management)),
+        "/lbstat",
+    )
+    .expect("GET /lbstat");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("NumberOfRequestsProcessed"), "{answer}");
+}
+
+#[test]
+fn sigterm_sends_stop_to_nodes_and_exits_0() {
+    let dir = test_dir("sigterm");
+    let mut lb = Lb::start(&dir, LbPorts::free());
+    let node = Node::register(lb.heartbeat(), "n1", free_port());
+    let status = lb.proc.terminate(Duration::from_secs(5));
+    assert!(
+        matches!(status, Some(s) if s.code() == Some(0)),
+        "exit {status:?}\n{}",
+        lb.log()
+    );
+    // The node's heartbeat thread polls its port every 100 ms; the balancer waited for the answer.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while node.received.lock().expect("lock").is_empty() && Instant::now() < deadline {
+        sleep(Duration::from_millis(50));
+    }
+    let received = node.received.lock().expect("lock").clone();
+    assert_eq!(received.len(), 1, "{received:?}\n{}", lb.log());
+    assert!(received[0].contains(r#""stop""#), "{received:?}");
+    assert!(
+        received[0].contains(&format!("{}", lb.ports.heartbeat)),
+        "{received:?}"
+    );
+}
