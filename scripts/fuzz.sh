@@ -15,9 +15,7 @@
 # fuzz/artifacts/TARGET/, logs in fuzz/artifacts/logs/), 2 on a usage or build error.
 #
 # Environment: FUZZ_SANITIZER=address|none forces the sanitizer (default: try address, fall
-# back to none). Extra libFuzzer flags can be given in FUZZ_ARGS. FUZZ_SKIP_UNTERMINATED=1
-# makes sip_message skip its edit round-trip checks on messages without the empty line that
-# ends the header section (see fuzz/fuzz_targets/sip_message.rs).
+# back to none). Extra libFuzzer flags can be given in FUZZ_ARGS.
 set -uo pipefail
 
 ALL_TARGETS=(sip_message sip_uri sip_framer heartbeat_http config_xml)
@@ -28,7 +26,7 @@ if [[ $# -gt 0 ]]; then
         duration=$1
         shift
     elif [[ $1 == -h || $1 == --help ]]; then
-        sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
     fi
 fi

@@ -73,3 +73,20 @@ fn a_body_set_on_such_a_message_follows_the_blank_line() {
     assert_eq!(again.max_forwards().unwrap(), Some(70));
     assert_eq!(again.content_length(), Some(5));
 }
+
+#[test]
+fn removing_the_unterminated_last_line_does_not_leave_an_extra_empty_line() {
+    // Found by fuzzing: the top Via is the last, unterminated line of a response; the
+    // proxy removes it and adds Content-Length.
+    let raw: &'static [u8] =
+        b"SIP/2.0 200 OK\r\nCall-ID: c1\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1";
+    let out = edit(raw, |ed| {
+        ed.remove_top_via().unwrap();
+        ed.ensure_content_length();
+    });
+    assert_eq!(
+        &out[..],
+        b"SIP/2.0 200 OK\r\nCall-ID: c1\r\nContent-Length: 0\r\n\r\n"
+    );
+    assert!(SipMessage::parse(out).unwrap().body().is_empty());
+}

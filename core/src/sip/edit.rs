@@ -441,39 +441,17 @@ impl<'m> Editor<'m> {
         Ok(())
     }
 
-    /// Size of the output [`Editor::finish`] will produce.
+    /// Size of the output [`Editor::finish`] will produce. Costs a dry run of the edit; the
+    /// hot path does not need it ([`Editor::finish`] sizes its buffer from an upper bound).
     pub fn output_len(&self) -> usize {
-        let ins: usize = self.splices.iter().map(|s| s.ins.len()).sum();
-        let del: usize = self.splices.iter().map(|s| s.at.len()).sum();
-        (self.region().len() + self.terminator().len() + ins).saturating_sub(del)
+        let mut splices = self.splices.clone();
+        splices.sort_by_key(|s| (s.at.start, s.at.end));
+        let mut len = 0;
+        self.emit(&splices, |bytes| len += bytes.len());
+        len
     }
 
-    fn terminator(&self) -> &'static [u8] {
-        let (line_end, blank) = self.terminator_parts();
-        match (line_end.is_empty(), blank.is_empty()) {
-            (_, true) => b"",
-            (true, false) => b"\r\n",
-            (false, false) => b"\r\n\r\n",
-        }
-    }
-
-    /// What a message without the empty line after its headers (a datagram may end right
-    /// after its last header, RFC 4475 `baddn`) needs at the end of its header section: the
-    /// CRLF its last line lacks, written before any header appended there, and the empty
-    /// line, written after them and before the body.
-    fn terminator_parts(&self) -> (&'static [u8], &'static [u8]) {
-        if self.msg.has_blank_line {
-            return (b"", b"");
-        }
-        let ends_with_newline = self
-            .msg
-            .raw
-            .get(..self.msg.headers_end)
-            .is_some_and(|h| h.ends_with(b"\n"));
-        (if ends_with_newline { b"" } else { b"\r\n" }, b"\r\n")
-    }
-
-    /// Applies all edits and returns the new message in one exactly sized buffer.
+    /// Applies all edits and returns the new message in one buffer, allocated once.
     pub fn finish(mut self) -> Result<Bytes, EditError> {
         self.splices.sort_by_key(|s| (s.at.start, s.at.end));
         let region = self.region();
@@ -484,48 +462,83 @@ impl<'m> Editor<'m> {
             }
             cursor = s.at.end;
         }
-        let (line_end, blank) = self.terminator_parts();
-        let term_at = self.msg.headers_end;
-        let mut out = BytesMut::with_capacity(self.output_len());
-        let raw = &self.msg.raw;
-        let mut cursor = region.start;
-        let mut line_end_done = line_end.is_empty();
-        let mut blank_done = blank.is_empty();
-        for s in &self.splices {
-            // Headers appended at the end of the header section go after the last line's
-            // CRLF and before the empty line; body edits and later bytes go after both.
-            if !line_end_done && term_at <= s.at.start {
-                out.put_slice(raw.get(cursor..term_at).unwrap_or_default());
-                out.put_slice(line_end);
-                cursor = term_at;
-                line_end_done = true;
-            }
-            if !blank_done && (term_at < s.at.start || (term_at == s.at.start && s.body)) {
-                out.put_slice(raw.get(cursor..term_at.max(cursor)).unwrap_or_default());
-                out.put_slice(blank);
-                cursor = cursor.max(term_at);
-                blank_done = true;
-            }
-            out.put_slice(raw.get(cursor..s.at.start).unwrap_or_default());
-            out.put_slice(self.scratch.get(s.ins.clone()).unwrap_or_default());
-            cursor = s.at.end;
-        }
-        if !line_end_done {
-            out.put_slice(raw.get(cursor..term_at.max(cursor)).unwrap_or_default());
-            out.put_slice(line_end);
-            cursor = cursor.max(term_at);
-        }
-        if !blank_done {
-            out.put_slice(raw.get(cursor..term_at.max(cursor)).unwrap_or_default());
-            out.put_slice(blank);
-            cursor = cursor.max(term_at);
-        }
-        out.put_slice(raw.get(cursor..region.end).unwrap_or_default());
+        // Upper bound: the region, every insertion, and a missing CRLF plus empty line.
+        let ins: usize = self.splices.iter().map(|s| s.ins.len()).sum();
+        let mut out = BytesMut::with_capacity(region.len() + ins + 4);
+        self.emit(&self.splices, |bytes| out.put_slice(bytes));
         tracing::trace!(
             splices = self.splices.len(),
             len = out.len(),
             "sip message rewritten"
         );
         Ok(out.freeze())
+    }
+
+    /// Writes the edited message through `put`, splices sorted by position. A message
+    /// without the empty line after its headers (a datagram may end right after its last
+    /// header, RFC 4475 `baddn`) gets, at the end of its header section, the CRLF its last
+    /// line lacks (only if that line is still the last one written) before any header
+    /// appended there, and the empty line after them, before the body.
+    fn emit(&self, splices: &[Splice], mut put: impl FnMut(&[u8])) {
+        let raw = &self.msg.raw;
+        let region = self.region();
+        let term_at = self.msg.headers_end;
+        let mut last = None;
+        let mut write = |bytes: &[u8], last: &mut Option<u8>| {
+            if let Some(&b) = bytes.last() {
+                *last = Some(b);
+            }
+            put(bytes);
+        };
+        let mut cursor = region.start;
+        let mut line_end_done = self.msg.has_blank_line;
+        let mut blank_done = self.msg.has_blank_line;
+        for s in splices {
+            if !line_end_done && term_at <= s.at.start {
+                write(
+                    raw.get(cursor..term_at.max(cursor)).unwrap_or_default(),
+                    &mut last,
+                );
+                cursor = cursor.max(term_at);
+                if last != Some(b'\n') {
+                    write(b"\r\n", &mut last);
+                }
+                line_end_done = true;
+            }
+            if !blank_done && (term_at < s.at.start || (term_at == s.at.start && s.body)) {
+                write(
+                    raw.get(cursor..term_at.max(cursor)).unwrap_or_default(),
+                    &mut last,
+                );
+                cursor = cursor.max(term_at);
+                write(b"\r\n", &mut last);
+                blank_done = true;
+            }
+            write(raw.get(cursor..s.at.start).unwrap_or_default(), &mut last);
+            write(
+                self.scratch.get(s.ins.clone()).unwrap_or_default(),
+                &mut last,
+            );
+            cursor = s.at.end;
+        }
+        if !line_end_done {
+            write(
+                raw.get(cursor..term_at.max(cursor)).unwrap_or_default(),
+                &mut last,
+            );
+            cursor = cursor.max(term_at);
+            if last != Some(b'\n') {
+                write(b"\r\n", &mut last);
+            }
+        }
+        if !blank_done {
+            write(
+                raw.get(cursor..term_at.max(cursor)).unwrap_or_default(),
+                &mut last,
+            );
+            cursor = cursor.max(term_at);
+            write(b"\r\n", &mut last);
+        }
+        write(raw.get(cursor..region.end).unwrap_or_default(), &mut last);
     }
 }
