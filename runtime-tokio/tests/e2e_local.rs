@@ -189,3 +189,53 @@ fn sigterm_sends_stop_to_nodes_and_exits_0() {
         "{received:?}"
     );
 }
+
+#[test]
+fn lbstop_closes_the_management_port_then_stops_after_shutdown_timeout() {
+    let dir = test_dir("lbstop");
+    let mut lb = Lb::start_with(
+        &dir,
+        LbPorts::free(),
+        "<shutdownTimeout>800</shutdownTimeout>",
+    );
+    let node = Node::register(lb.heartbeat(), "n1", free_port());
+    let management = SocketAddr::from(([127, 0, 0, 1], lb.ports.management));
+    let stopped_at = Instant::now();
+    let answer = http_get(management, "/lbstop").expect("GET /lbstop");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    sleep(Duration::from_millis(200));
+    assert!(
+        TcpStream::connect(management).is_err(),
+        "the management port closes at once"
+    );
+    let status = lb.proc.wait_for(Duration::from_secs(6));
+    let waited = stopped_at.elapsed();
+    assert!(
+        matches!(status, Some(s) if s.code() == Some(0)),
+        "exit {status:?}\n{}",
+        lb.log()
+    );
+    assert!(
+        waited >= Duration::from_millis(800),
+        "stopped after {waited:?}"
+    );
+    let received = node.received.lock().expect("lock").clone();
+    assert_eq!(received.len(), 1, "{received:?}\n{}", lb.log());
+}
+
+#[test]
+fn lbloglevel_changes_the_log_filter() {
+    let dir = test_dir("lbloglevel");
+    let lb = Lb::start(&dir, LbPorts::free());
+    let management = SocketAddr::from(([127, 0, 0, 1], lb.ports.management));
+    assert!(!lb.log().contains(" DEBUG "), "{}", lb.log());
+    let answer = http_get(management, "/lbloglevel?logLevel=DEBUG").expect("GET /lbloglevel");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Any later event logged at debug now shows, e.g. the heartbeat of a node.
+    let _node = Node::register(lb.heartbeat(), "n1", free_port());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !lb.log().contains(" DEBUG ") && Instant::now() < deadline {
+        sleep(Duration::from_millis(100));
+    }
+    assert!(lb.log().contains(" DEBUG "), "{}", lb.log());
+}

@@ -127,6 +127,11 @@ impl Lb {
     /// Writes `lb-configuration.xml` for `ports` into `dir`, starts the binary and waits (at
     /// most 10 s) until its heartbeat port accepts connections.
     pub fn start(dir: &Path, ports: LbPorts) -> Lb {
+        Lb::start_with(dir, ports, "")
+    }
+
+    /// [`Lb::start`] with extra elements in `<common>` (e.g. `<shutdownTimeout>`).
+    pub fn start_with(dir: &Path, ports: LbPorts, common_extra: &str) -> Lb {
         let config = format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <load-balancer-properties>
@@ -135,6 +140,7 @@ impl Lb {
     <nodeTimeout>8400</nodeTimeout>
     <heartbeatInterval>150</heartbeatInterval>
     <apiPort>{management}</apiPort>
+    {common_extra}
   </common>
   <sip>
     <algorithm>
@@ -409,7 +415,13 @@ pub fn sipp_count(dir: &Path, scenario: &str, pid: u32, column: &str) -> Option<
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next()?.split(';').collect();
     let index = header.iter().position(|h| *h == column)?;
-    lines.next_back()?.split(';').nth(index)?.trim().parse().ok()
+    lines
+        .next_back()?
+        .split(';')
+        .nth(index)?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// A file's text, or a note that it is missing.
