@@ -44,9 +44,6 @@ use std::time::Duration;
 /// Errors building an algorithm from its settings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AlgorithmError {
-    /// `algorithmClass` names no known algorithm.
-    #[error("unknown algorithm {0:?} (expected a class name such as org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm or a short name such as call-id-affinity)")]
-    UnknownAlgorithm(String),
     /// A configured or API-supplied regular expression does not compile.
     #[error("{what}: invalid regular expression {pattern:?}: {reason}")]
     BadRegex {
@@ -67,95 +64,8 @@ pub enum AlgorithmError {
     },
 }
 
-/// The algorithms Switchboard provides (§4.3–§4.10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AlgorithmKind {
-    /// §4.3, the default.
-    CallIdAffinity,
-    /// §4.4.
-    UserBased,
-    /// §4.5.
-    ClusterSubdomain,
-    /// §4.6, real consistent hashing.
-    HeaderConsistentHash,
-    /// §4.7, real consistent hashing (same ranking as the header variant).
-    PureConsistentHash,
-    /// §4.10: consistent hash with a sticky table in front.
-    PersistentConsistentHash,
-    /// §4.8.
-    ActiveStandby,
-    /// §4.9, test tool only.
-    WorstCase,
-}
-
-impl AlgorithmKind {
-    /// Every kind with its Java class name and short name.
-    pub const NAMES: [(AlgorithmKind, &'static str, &'static str); 8] = [
-        (
-            AlgorithmKind::CallIdAffinity,
-            "org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm",
-            "call-id-affinity",
-        ),
-        (
-            AlgorithmKind::UserBased,
-            "org.mobicents.tools.sip.balancer.UserBasedAlgorithm",
-            "user-based",
-        ),
-        (
-            AlgorithmKind::ClusterSubdomain,
-            "org.mobicents.tools.sip.balancer.ClusterSubdomainAffinityAlgorithm",
-            "cluster-subdomain",
-        ),
-        (
-            AlgorithmKind::HeaderConsistentHash,
-            "org.mobicents.tools.sip.balancer.HeaderConsistentHashBalancerAlgorithm",
-            "header-consistent-hash",
-        ),
-        (
-            AlgorithmKind::PureConsistentHash,
-            "org.mobicents.tools.sip.balancer.PureConsistentHashBalancerAlgorithm",
-            "pure-consistent-hash",
-        ),
-        (
-            AlgorithmKind::PersistentConsistentHash,
-            "org.mobicents.tools.sip.balancer.PersistentConsistentHashBalancerAlgorithm",
-            "persistent-consistent-hash",
-        ),
-        (
-            AlgorithmKind::ActiveStandby,
-            "org.mobicents.tools.sip.balancer.ActiveStandbyAlgorithm",
-            "active-standby",
-        ),
-        (
-            AlgorithmKind::WorstCase,
-            "org.mobicents.tools.sip.balancer.WorstCaseUdpTestAffinityAlgorithm",
-            "worst-case-test",
-        ),
-    ];
-
-    /// Parses a Java class name (any package: the simple class name decides) or a short name,
-    /// case-insensitively (DECISIONS.md §1).
-    pub fn parse(name: &str) -> Result<AlgorithmKind, AlgorithmError> {
-        let n = name.trim();
-        let simple = n.rsplit('.').next().unwrap_or(n);
-        AlgorithmKind::NAMES
-            .iter()
-            .find(|(_, class, short)| {
-                let class_simple = class.rsplit('.').next().unwrap_or(class);
-                class_simple.eq_ignore_ascii_case(simple) || short.eq_ignore_ascii_case(n)
-            })
-            .map(|(k, _, _)| *k)
-            .ok_or_else(|| AlgorithmError::UnknownAlgorithm(n.to_owned()))
-    }
-
-    /// The short name (used in logs and `/lbinfo`).
-    pub fn short_name(self) -> &'static str {
-        AlgorithmKind::NAMES
-            .iter()
-            .find(|(k, _, _)| *k == self)
-            .map_or("unknown", |(_, _, s)| s)
-    }
-}
+/// The algorithms Switchboard provides (§4.3–§4.10), named as in `lb-configuration.xml`.
+pub use crate::config::AlgorithmKind;
 
 /// Ramp-up parameters (§4.2): both `trafficRampupCyclePeriod` and `trafficPercentageIncrease`
 /// must be set for ramp-up to apply.
@@ -354,33 +264,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn class_and_short_names_select_the_algorithm() {
-        assert_eq!(
-            AlgorithmKind::parse(
-                "org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm"
-            ),
-            Ok(AlgorithmKind::CallIdAffinity)
-        );
-        assert_eq!(
-            AlgorithmKind::parse("pure-consistent-hash"),
-            Ok(AlgorithmKind::PureConsistentHash)
-        );
-        assert_eq!(
-            AlgorithmKind::parse("ActiveStandbyAlgorithm"),
-            Ok(AlgorithmKind::ActiveStandby)
-        );
-        assert!(matches!(
-            AlgorithmKind::parse("RandomAlgorithm"),
-            Err(AlgorithmError::UnknownAlgorithm(_))
-        ));
-        for (k, _, short) in AlgorithmKind::NAMES {
-            assert_eq!(k.short_name(), short);
-        }
-    }
-
-    #[test]
     fn build_constructs_every_kind() {
-        for (kind, _, _) in AlgorithmKind::NAMES {
+        for kind in AlgorithmKind::ALL {
             let s = AlgorithmSettings {
                 kind,
                 ..AlgorithmSettings::default()

@@ -2,25 +2,9 @@
 //! reference §8.1, §8.2, §1.19, §1.20, §4.2 ramp-up, §4.12).
 
 use super::Cluster;
-use crate::algorithm::{self, AlgorithmSettings, RampUpSettings};
-use crate::config::{self, Config};
+use crate::algorithm::{AlgorithmSettings, RampUpSettings};
+use crate::config::Config;
 use crate::registry::{ExtraServerNode, HealthCheckSettings, RegistrySettings};
-
-/// The config module's algorithm enum mapped onto the algorithm module's.
-pub fn algorithm_kind(kind: config::AlgorithmKind) -> algorithm::AlgorithmKind {
-    use algorithm::AlgorithmKind as A;
-    use config::AlgorithmKind as C;
-    match kind {
-        C::CallIdAffinity => A::CallIdAffinity,
-        C::UserBased => A::UserBased,
-        C::ClusterSubdomain => A::ClusterSubdomain,
-        C::HeaderConsistentHash => A::HeaderConsistentHash,
-        C::PureConsistentHash => A::PureConsistentHash,
-        C::PersistentConsistentHash => A::PersistentConsistentHash,
-        C::ActiveStandby => A::ActiveStandby,
-        C::WorstCase => A::WorstCase,
-    }
-}
 
 /// Renders the parsed `subclusterMap` groups back into the `( a, b ) ( c )` text the
 /// algorithm module parses; `None` for an empty map.
@@ -92,7 +76,7 @@ impl Cluster {
             _ => None,
         };
         let algorithm = AlgorithmSettings {
-            kind: algorithm_kind(a.kind),
+            kind: a.kind,
             header_affinity_key: a.sip_header_affinity_key.clone(),
             exclusion_pattern: a
                 .sip_header_affinity_exclusion_pattern
@@ -122,16 +106,6 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_config_kind_maps_to_the_same_algorithm() {
-        for k in config::AlgorithmKind::ALL {
-            assert_eq!(
-                algorithm_kind(k).short_name().split('-').next(),
-                k.short_name().split('-').next()
-            );
-        }
-    }
 
     #[test]
     fn subcluster_groups_render_for_the_algorithm_parser() {
