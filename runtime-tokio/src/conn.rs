@@ -279,3 +279,18 @@ pub async fn http_notify(to: SocketAddr, request: Bytes, limit: Duration) {
         Err(_) => tracing::warn!(%to, "node did not answer the notification in time"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn driver_ids_start_at_one_and_never_look_outbound() {
+        let ids = Ids::default();
+        assert_eq!(ids.next(), ConnId(1));
+        assert_eq!(ids.next(), ConnId(2));
+        let wrapped = Ids(AtomicU64::new(ConnId::OUTBOUND_BIT - 1));
+        assert!(!wrapped.next().is_outbound());
+        assert!(!wrapped.next().is_outbound());
+    }
+}

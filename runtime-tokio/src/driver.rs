@@ -101,12 +101,11 @@ pub async fn run(config: Config, log: LogControl) -> Result<(), DriverError> {
 
 impl Driver {
     fn now(&self) -> Timestamp {
-        let micros = self.epoch.elapsed().as_micros();
-        Timestamp::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+        timestamp(self.epoch, Instant::now())
     }
 
     fn instant(&self, at: Timestamp) -> Instant {
-        self.epoch + Duration::from_micros(at.as_micros())
+        instant(self.epoch, at)
     }
 
     async fn open(&mut self) -> Result<(), DriverError> {
@@ -297,6 +296,17 @@ impl Driver {
     }
 }
 
+/// The core's time for `now`: microseconds since the driver's `epoch`.
+fn timestamp(epoch: Instant, now: Instant) -> Timestamp {
+    let micros = now.saturating_duration_since(epoch).as_micros();
+    Timestamp::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+}
+
+/// The clock instant of a core deadline.
+fn instant(epoch: Instant, at: Timestamp) -> Instant {
+    epoch + Duration::from_micros(at.as_micros())
+}
+
 /// Receives datagrams on one UDP listener, in arrival order, until the core task is gone.
 async fn udp_recv(socket: Arc<UdpSocket>, listener: ListenerId, events: mpsc::Sender<Event>) {
     let mut buf = bytes::BytesMut::with_capacity(256 * 1024);
@@ -339,5 +349,20 @@ async fn send_to_host(socket: Arc<UdpSocket>, host: String, port: u16, payload: 
             }
         }
         None => tracing::debug!(%host, "no address to send to"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_convert_both_ways() {
+        let epoch = Instant::now();
+        let later = epoch + Duration::from_millis(1500);
+        assert_eq!(timestamp(epoch, later), Timestamp::from_millis(1500));
+        assert_eq!(instant(epoch, Timestamp::from_millis(1500)), later);
+        // A clock reading before the epoch is the epoch, never a wrap.
+        assert_eq!(timestamp(later, epoch), Timestamp::ZERO);
     }
 }

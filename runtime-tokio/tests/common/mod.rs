@@ -210,6 +210,7 @@ impl Lb {
         lb
     }
 
+    /// The balancer's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("switchboard.log")).unwrap_or_default()
     }
@@ -220,6 +221,15 @@ impl Lb {
 
     pub fn heartbeat(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.ports.heartbeat))
+    }
+}
+
+impl Drop for Lb {
+    /// Keeps the test's files (configuration, logs, SIPp statistics) only when the test failed.
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
