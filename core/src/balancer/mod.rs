@@ -26,12 +26,12 @@ use crate::heartbeat::{self, HttpOutcome};
 use crate::io::{ConnId, Input, ListenerId, Output, Service};
 use crate::management::{self, ManagementAction, ManagementOutcome, ManagementView};
 use crate::node::Transport;
-use crate::sip::Frame;
+use crate::sip::{Frame, SipMessage};
 use crate::time::Timestamp;
 use bytes::Bytes;
 use connections::{Connections, Route};
 pub use listeners::{ListenerSpec, ServiceSpec};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
 /// The Switchboard core. See the module documentation for the run-loop contract.
@@ -44,7 +44,21 @@ pub struct Balancer {
     out: VecDeque<Output>,
     transmits: Vec<Transmit>,
     regex_pins: Vec<RegexPin>,
+    /// Messages written to outbound connections that are not established yet, kept so that
+    /// a connection that cannot be opened fails them over instead of losing them.
+    pending: BTreeMap<ConnId, Vec<PendingSend>>,
     last_now: Timestamp,
+}
+
+/// A message written on a connection still being opened, and what caused it.
+#[derive(Debug, Clone)]
+struct PendingSend {
+    /// The received message the forwarder answered with this send.
+    cause: Inbound,
+    /// The send itself.
+    sent: Transmit,
+    /// True if `cause` was already routed again once after a failed connection.
+    retried: bool,
 }
 
 impl Balancer {
@@ -66,6 +80,7 @@ impl Balancer {
             out: VecDeque::new(),
             transmits: Vec::new(),
             regex_pins: Vec::new(),
+            pending: BTreeMap::new(),
             last_now: now,
         })
     }
@@ -99,23 +114,31 @@ impl Balancer {
                 listener,
                 from,
                 payload,
-            } => self.sip(now, listener, from, payload),
+            } => {
+                self.sip(
+                    now,
+                    Inbound {
+                        listener,
+                        source: from,
+                        payload,
+                    },
+                    false,
+                );
+            }
             Input::Accepted {
                 conn,
                 listener,
                 peer,
             } => self.conns.accepted(conn, listener, peer),
             Input::Connected { conn } => {
-                tracing::debug!(?conn, "outbound SIP connection established")
+                self.pending.remove(&conn);
+                tracing::debug!(?conn, "outbound SIP connection established");
             }
-            Input::ConnectFailed { conn } => {
-                if let Some(gone) = self.conns.remove(conn) {
-                    tracing::debug!(peer = %gone.peer, "outbound SIP connection failed");
-                }
-            }
+            Input::ConnectFailed { conn } => self.connect_failed(now, conn),
             Input::StreamData { conn, bytes } => self.stream_data(now, conn, bytes),
             Input::Closed { conn, .. } => {
                 self.conns.remove(conn);
+                self.pending.remove(&conn);
             }
             Input::ServiceData {
                 service,
@@ -159,27 +182,69 @@ impl Balancer {
         }
     }
 
-    fn sip(&mut self, now: Timestamp, listener: ListenerId, source: SocketAddr, payload: Bytes) {
+    /// Routes one complete SIP message. `retried` marks a message routed again after the
+    /// connection its first send needed could not be opened.
+    fn sip(&mut self, now: Timestamp, inbound: Inbound, retried: bool) {
         let mut transmits = std::mem::take(&mut self.transmits);
-        self.forwarder.handle(
-            &mut self.cluster,
-            Inbound {
-                listener,
-                source,
-                payload,
-            },
-            now,
-            &mut transmits,
-        );
+        self.forwarder
+            .handle(&mut self.cluster, inbound.clone(), now, &mut transmits);
         for t in transmits.drain(..) {
-            self.transmit(t);
+            if let Some(conn) = self.transmit(t.clone()) {
+                let pending = PendingSend {
+                    cause: inbound.clone(),
+                    sent: t,
+                    retried,
+                };
+                self.pending.entry(conn).or_default().push(pending);
+            }
         }
         self.transmits = transmits;
     }
 
+    /// An outbound connection could not be opened (node down, port closed). The node is
+    /// marked unreachable so the algorithm stops choosing it, and every message that was
+    /// waiting for the connection is routed once more (another node takes a new call; a
+    /// dialog whose owner is gone fails over, §1.22). A message that already failed once
+    /// gets the `isSend5xxResponse` treatment of §1.16 instead of a third attempt.
+    fn connect_failed(&mut self, now: Timestamp, conn: ConnId) {
+        let Some(gone) = self.conns.remove(conn) else {
+            return;
+        };
+        tracing::debug!(peer = %gone.peer, "outbound SIP connection failed");
+        let waiting = self.pending.remove(&conn).unwrap_or_default();
+        let node = self
+            .cluster
+            .registry()
+            .find_by_addr(gone.peer.ip(), gone.peer.port())
+            .map(|n| (n.id, n.version.clone(), n.is_ipv6()));
+        if let Some((id, _, _)) = &node {
+            let id = *id;
+            self.cluster
+                .update_registry(now, |r| r.record_unreachable(id));
+        }
+        for p in waiting {
+            if p.retried || node.is_none() {
+                let mut out = std::mem::take(&mut self.transmits);
+                self.forwarder
+                    .handle_send_failure(&mut self.cluster, &p.sent, now, &mut out);
+                for t in out.drain(..) {
+                    self.transmit(t);
+                }
+                self.transmits = out;
+            } else {
+                if let (Some((dead, version, ipv6)), Ok(msg)) =
+                    (&node, SipMessage::parse(p.cause.payload.clone()))
+                {
+                    self.cluster.fail_over(version, *ipv6, &msg, *dead, now);
+                }
+                self.sip(now, p.cause, true);
+            }
+        }
+    }
+
     /// Turns a forwarder's send into a driver action: a datagram from the leg's UDP socket, or
     /// a write on the connection that reaches the peer (opening one if there is none).
-    fn transmit(&mut self, t: Transmit) {
+    fn transmit(&mut self, t: Transmit) -> Option<ConnId> {
         let listener = ListenerId {
             leg: t.leg,
             transport: t.transport,
@@ -194,7 +259,7 @@ impl Balancer {
                     port,
                     payload: t.payload,
                 });
-                return;
+                return None;
             }
         };
         if t.transport == Transport::Udp {
@@ -203,12 +268,13 @@ impl Balancer {
                 to,
                 payload: t.payload,
             });
-            return;
+            return None;
         }
         let conn = match self.conns.route_to(listener, to) {
             Route::Existing(conn) => conn,
             Route::Opened(conn) => {
                 self.out.push_back(Output::Connect { conn, listener, to });
+                self.pending.insert(conn, Vec::new());
                 conn
             }
         };
@@ -216,6 +282,7 @@ impl Balancer {
             conn,
             payload: t.payload,
         });
+        self.pending.contains_key(&conn).then_some(conn)
     }
 
     fn stream_data(&mut self, now: Timestamp, conn: ConnId, bytes: Bytes) {
@@ -226,7 +293,15 @@ impl Balancer {
         let (listener, peer) = (c.listener, c.peer);
         // RFC 7118 §5: one SIP message per WebSocket message; no stream framing.
         if matches!(listener.transport, Transport::Ws | Transport::Wss) {
-            self.sip(now, listener, peer, bytes);
+            self.sip(
+                now,
+                Inbound {
+                    listener,
+                    source: peer,
+                    payload: bytes,
+                },
+                false,
+            );
             return;
         }
         c.framer.feed(&bytes);
@@ -235,7 +310,17 @@ impl Balancer {
                 return;
             };
             match c.framer.next_message() {
-                Ok(Some(Frame::Message(message))) => self.sip(now, listener, peer, message),
+                Ok(Some(Frame::Message(message))) => {
+                    self.sip(
+                        now,
+                        Inbound {
+                            listener,
+                            source: peer,
+                            payload: message,
+                        },
+                        false,
+                    );
+                }
                 Ok(Some(Frame::KeepAlivePing)) => {
                     // RFC 5626 §3.5.1: answer a double-CRLF ping with a single CRLF pong.
                     self.out.push_back(Output::Write {

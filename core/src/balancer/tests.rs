@@ -259,3 +259,77 @@ fn nodes_expire_on_the_timer_and_shutdown_notifies_the_survivors() {
     b.handle(Timestamp::from_millis(60_000), Input::Timeout);
     assert_eq!(b.cluster().registry().all_nodes().count(), 0);
 }
+
+#[test]
+fn a_node_that_refuses_the_connection_is_avoided_and_the_call_goes_to_another_node() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    register_node(&mut b, Timestamp::from_millis(10));
+    let second = NODE_START
+        .replace("node1", "node2")
+        .replace("5080", "5090")
+        .replace("1510844617581", "1510844617999");
+    b.handle(
+        Timestamp::from_millis(11),
+        Input::ServiceData {
+            service: Service::Heartbeat,
+            conn: ConnId(2),
+            peer: peer(),
+            bytes: http_post(&second),
+        },
+    );
+    drain(&mut b);
+    let client: SocketAddr = "127.0.0.1:41000".parse().unwrap();
+    let conn = ConnId(7);
+    b.handle(
+        Timestamp::from_millis(12),
+        Input::Accepted {
+            conn,
+            listener: external(Transport::Tcp),
+            peer: client,
+        },
+    );
+    let invite = INVITE.replace("SIP/2.0/UDP 127.0.0.1:5070", "SIP/2.0/TCP 127.0.0.1:5070");
+    b.handle(
+        Timestamp::from_millis(13),
+        Input::StreamData {
+            conn,
+            bytes: Bytes::from(invite),
+        },
+    );
+    let connect_to = |out: &[Output]| {
+        out.iter().find_map(|o| match o {
+            Output::Connect { conn, to, .. } => Some((*conn, *to)),
+            _ => None,
+        })
+    };
+    let out = drain(&mut b);
+    let (first_conn, first_node) = connect_to(&out).expect("a connection toward a node");
+    b.handle(
+        Timestamp::from_millis(14),
+        Input::ConnectFailed { conn: first_conn },
+    );
+    let out = drain(&mut b);
+    let (second_conn, second_node) =
+        connect_to(&out).unwrap_or_else(|| panic!("no failover connection: {out:?}"));
+    assert_ne!(
+        second_node, first_node,
+        "the refusing node must not be chosen again"
+    );
+    assert!(out.iter().any(|o| matches!(o, Output::Write { conn, payload } if *conn == second_conn && payload.starts_with(b"INVITE "))));
+    let refused = b
+        .cluster()
+        .registry()
+        .find_by_addr(first_node.ip(), first_node.port())
+        .unwrap();
+    assert!(refused.bad, "the refusing node is marked bad");
+    // The second connection fails too: no third attempt, no panic, nothing lost silently.
+    b.handle(
+        Timestamp::from_millis(15),
+        Input::ConnectFailed { conn: second_conn },
+    );
+    let out = drain(&mut b);
+    assert!(
+        connect_to(&out).is_none(),
+        "a message is retried once, not forever: {out:?}"
+    );
+}

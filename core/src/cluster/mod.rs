@@ -170,6 +170,26 @@ impl Cluster {
         self.algorithm_mut(version).assign(req, node, now);
     }
 
+    /// Moves the affinity of `req`'s key away from `dead` (a node the balancer could not
+    /// reach), among the live nodes of `version` and the address family (§1.22); the next
+    /// selection for that key follows the new choice.
+    pub fn fail_over(
+        &mut self,
+        version: &Version,
+        ipv6: bool,
+        req: &dyn algorithm::KeySource,
+        dead: NodeId,
+        now: Timestamp,
+    ) -> Option<NodeId> {
+        let candidates = self.registry.live_nodes(version, ipv6);
+        let alg = self
+            .algorithms
+            .entry(version.clone())
+            .or_insert_with(|| build_or_default(&self.algorithm_settings, version));
+        let id = alg.failover(req, dead, candidates, now)?;
+        candidates.iter().any(|n| n.id == id).then_some(id)
+    }
+
     /// Response failover (§1.17.6): asks the version's algorithm whether the response's
     /// top Via must be redirected to another live node.
     pub fn response_target(

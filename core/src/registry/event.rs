@@ -36,6 +36,9 @@ pub enum BadReason {
         /// Requests sent since the last response.
         unanswered: u32,
     },
+    /// A connection to the node's SIP port could not be opened: the node is not taking calls
+    /// on that transport. Cleared by the node's next SIP response or a repeated `start`.
+    Unreachable,
 }
 
 /// A change in the registry. Queued by every mutation; drain with

@@ -92,9 +92,22 @@ impl Registry {
         };
         h.unanswered = 0;
         h.last_response = h.last_response.max(now);
-        if matches!(h.bad, Some(BadReason::Unresponsive { .. })) {
+        if matches!(
+            h.bad,
+            Some(BadReason::Unresponsive { .. } | BadReason::Unreachable)
+        ) {
             self.clear_bad(id, now);
         }
+    }
+
+    /// Call when a connection to node `id`'s SIP port could not be opened: the node is marked
+    /// bad ([`BadReason::Unreachable`]) so new calls go elsewhere; it recovers on its next SIP
+    /// response or a repeated `start`. Returns true if the node was not bad before.
+    pub fn record_unreachable(&mut self, id: NodeId) -> bool {
+        if self.node(id).is_none_or(|n| n.bad) {
+            return false;
+        }
+        self.mark_bad(id, BadReason::Unreachable)
     }
 
     fn mark_bad(&mut self, id: NodeId, reason: BadReason) -> bool {
