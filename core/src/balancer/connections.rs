@@ -97,6 +97,11 @@ impl Connections {
         Some(gone)
     }
 
+    /// The framing limits new connections get: (maximum message size, maximum headers).
+    pub fn limits(&self) -> (usize, usize) {
+        (self.max_message_size, self.max_headers)
+    }
+
     /// Number of open SIP stream connections (`NumberOfActiveSipConnections`, without UDP).
     pub fn len(&self) -> usize {
         self.by_id.len()

@@ -50,6 +50,15 @@ pub struct Balancer {
     last_now: Timestamp,
 }
 
+/// What a configuration reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// The algorithms were rebuilt because their parameters changed.
+    pub algorithms_rebuilt: bool,
+    /// Changed settings that only a restart applies (the running values stay in force).
+    pub needs_restart: Vec<String>,
+}
+
 /// A message written on a connection still being opened, and what caused it.
 #[derive(Debug, Clone)]
 struct PendingSend {
@@ -166,6 +175,50 @@ impl Balancer {
         } else {
             Some(self.last_now)
         }
+    }
+
+    /// Applies a reloaded configuration (SIGHUP or a file change; DECISIONS.md §2). SIP
+    /// forwarding settings, registry timeouts and error detection, and algorithm parameters
+    /// take effect for the next message; listener and service addresses need a restart and
+    /// are reported in [`ReloadReport::needs_restart`], the running sockets staying as they
+    /// are. Fails, changing nothing, if the algorithm cannot be built from the new file.
+    pub fn reconfigure(
+        &mut self,
+        mut config: Config,
+        now: Timestamp,
+    ) -> Result<ReloadReport, AlgorithmError> {
+        let mut needs_restart = Vec::new();
+        if listeners::sip_listeners(&config) != self.listeners() {
+            needs_restart.push("SIP listening points (sip/external, sip/internal)".to_owned());
+        }
+        if listeners::service_listeners(&config) != self.services() {
+            needs_restart
+                .push("heartbeat or management port (heartbeat, common/apiPort)".to_owned());
+        }
+        // What the driver opened is what the core keeps naming until a restart.
+        config.sip.external = self.config.sip.external.clone();
+        config.sip.internal = self.config.sip.internal.clone();
+        config.common.host = self.config.common.host.clone();
+        config.common.api_port = self.config.common.api_port;
+        config.heartbeat.port = self.config.heartbeat.port;
+        let settings = ForwardSettings::from_config(&config);
+        let limits = settings.parse_limits;
+        if (limits.max_message_size, limits.max_headers) != self.conns.limits() {
+            needs_restart.push(
+                "stream framing limits of open connections (sipStack MAX_MESSAGE_SIZE)".to_owned(),
+            );
+        }
+        let (registry_settings, algorithm_settings) = Cluster::settings_from_config(&config);
+        let rebuilt = self
+            .cluster
+            .reconfigure(registry_settings, algorithm_settings, now)?;
+        self.forwarder.set_settings(settings);
+        self.config = config;
+        self.apply_regex_pins(now);
+        Ok(ReloadReport {
+            algorithms_rebuilt: rebuilt,
+            needs_restart,
+        })
     }
 
     /// Starts the balancer's stop: queues the LB→node `stop` message for every node that

@@ -333,3 +333,36 @@ fn a_node_that_refuses_the_connection_is_avoided_and_the_call_goes_to_another_no
         "a message is retried once, not forever: {out:?}"
     );
 }
+
+#[test]
+fn reload_applies_algorithm_and_timeouts_and_reports_listener_changes() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    register_node(&mut b, Timestamp::from_millis(10));
+    let xml = crate::config::DEFAULT_XML
+        .replace(
+            "<nodeTimeout>8400</nodeTimeout>",
+            "<nodeTimeout>20000</nodeTimeout>",
+        )
+        .replace(
+            "CallIDAffinityBalancerAlgorithm",
+            "HeaderConsistentHashBalancerAlgorithm",
+        )
+        .replace("<udpPort>5060</udpPort>", "<udpPort>5070</udpPort>");
+    assert_ne!(
+        xml,
+        crate::config::DEFAULT_XML,
+        "the default file must contain the edited keys"
+    );
+    let config = Config::from_xml(&xml).unwrap().config;
+    let report = b.reconfigure(config, Timestamp::from_millis(20)).unwrap();
+    assert!(report.algorithms_rebuilt);
+    assert_eq!(report.needs_restart.len(), 1, "{report:?}");
+    assert!(report.needs_restart[0].contains("SIP listening points"));
+    // The running listener stays what the driver opened.
+    assert!(b.listeners().iter().any(|l| l.port == 5060));
+    // The new node timeout is in force: the node outlives the old 8.4 s.
+    b.handle(Timestamp::from_millis(15_000), Input::Timeout);
+    assert_eq!(b.cluster().registry().all_nodes().count(), 1);
+    b.handle(Timestamp::from_millis(25_000), Input::Timeout);
+    assert_eq!(b.cluster().registry().all_nodes().count(), 0);
+}

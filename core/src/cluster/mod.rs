@@ -53,6 +53,39 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Applies reloaded settings (DECISIONS.md §2: reload applies to algorithm parameters and
+    /// node lists). Registry settings (timeouts, error detection) take effect at once. When
+    /// the algorithm settings changed, every version's algorithm is rebuilt and told about
+    /// the live nodes; affinity tables start empty, so dialogs in progress keep their node
+    /// through the Route hints they carry (§1.6). Returns whether the algorithms were
+    /// rebuilt; fails, changing nothing, if the new algorithm settings cannot build.
+    pub fn reconfigure(
+        &mut self,
+        registry_settings: RegistrySettings,
+        algorithm_settings: AlgorithmSettings,
+        now: Timestamp,
+    ) -> Result<bool, AlgorithmError> {
+        let rebuild = algorithm_settings != self.algorithm_settings;
+        if rebuild {
+            algorithm::build(&algorithm_settings)?;
+        }
+        self.registry.set_settings(registry_settings);
+        if rebuild {
+            self.algorithm_settings = algorithm_settings;
+            let versions: Vec<Version> = self.algorithms.keys().cloned().collect();
+            for version in versions {
+                let mut alg = build_or_default(&self.algorithm_settings, &version);
+                for ipv6 in [false, true] {
+                    for node in self.registry.live_nodes(&version, ipv6) {
+                        alg.node_added(node, now);
+                    }
+                }
+                self.algorithms.insert(version, alg);
+            }
+        }
+        Ok(rebuild)
+    }
+
     /// The registry (read only; mutate through [`Cluster::update_registry`]).
     pub fn registry(&self) -> &Registry {
         &self.registry
