@@ -164,11 +164,7 @@ impl Algorithm for ConsistentHash {
         candidates: &[Node],
         now: Timestamp,
     ) -> Option<NodeId> {
-        let alive: Vec<Node> = candidates
-            .iter()
-            .filter(|n| n.id != dead)
-            .cloned()
-            .collect();
+        let alive = super::without(candidates, dead);
         self.select_for_new_request(req, &alive, now)
     }
 

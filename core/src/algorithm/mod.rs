@@ -259,6 +259,15 @@ pub(crate) fn is_live(candidates: &[Node], id: NodeId) -> bool {
     candidates.iter().any(|n| n.id == id)
 }
 
+/// The candidates without `dead`: what a failover chooses among (§1.22).
+pub(crate) fn without(candidates: &[Node], dead: NodeId) -> Vec<Node> {
+    candidates
+        .iter()
+        .filter(|n| n.id != dead)
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,11 +80,7 @@ impl Algorithm for PersistentConsistentHash {
         candidates: &[Node],
         now: Timestamp,
     ) -> Option<NodeId> {
-        let alive: Vec<Node> = candidates
-            .iter()
-            .filter(|n| n.id != dead)
-            .cloned()
-            .collect();
+        let alive = super::without(candidates, dead);
         self.select_for_new_request(req, &alive, now)
     }
 

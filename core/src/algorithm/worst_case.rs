@@ -123,11 +123,7 @@ impl Algorithm for WorstCase {
         candidates: &[Node],
         now: Timestamp,
     ) -> Option<NodeId> {
-        let alive: Vec<Node> = candidates
-            .iter()
-            .filter(|n| n.id != dead)
-            .cloned()
-            .collect();
+        let alive = super::without(candidates, dead);
         self.select(req, &alive, now)
     }
 
