@@ -2,15 +2,62 @@
 //!
 //! A deterministic cluster simulator for `switchboard-core`. Because the core takes bytes and
 //! `now` as arguments and never reads a clock, a whole cluster — balancers, SIP user agents,
-//! application-server nodes and the network between them — can run in virtual time: time
-//! jumps to the next scheduled event instead of sleeping, so minutes of traffic replay in
+//! application-server nodes and the network between them — runs in virtual time: time jumps
+//! to the next scheduled event instead of sleeping, so minutes of traffic replay in
 //! milliseconds, and the same seed replays the same run bit for bit.
 //!
-//! This crate holds today the foundation every scenario stands on: the [`clock::EventQueue`]
-//! (virtual time and a deterministic ordering of simultaneous events) and a seeded
-//! [`rng::SplitMix64`] generator for latency, jitter and loss. Simulated peers, the network
-//! model, scenario files and invariant checks build on these.
+//! - [`clock::EventQueue`]: virtual time and a deterministic order of simultaneous events.
+//! - [`rng::SplitMix64`]: the seeded generator behind latency, jitter, loss, duplication,
+//!   reordering, call timing and the IP load balancer's spraying.
+//! - [`scenario::Scenario`]: TOML scenario files (topology, links, traffic, fault timeline,
+//!   expectations) under `simulator/scenarios/`.
+//! - [`world::World`]: balancers (real [`switchboard_core::balancer::Balancer`] values),
+//!   simulated nodes (UAS, heartbeat client over HTTP/JSON or SIP OPTIONS, crash, hang,
+//!   restart, graceful shutdown, upgrade) and callers (UAC with RFC 3261 UDP timers).
+//! - [`report::Report`]: invariants broken (each with the seed), expectations, summary.
+//! - [`trace`]: input traces and their bit-for-bit [`trace::replay`].
+//!
+//! Invariants checked while the run goes: no message to a node known dead (unreachable for
+//! longer than `nodeTimeout` plus one node heartbeat period); every message of a call goes to
+//! the call's node while the balancer still counts it live, and in-dialog requests stay in
+//! the call's version; no balancer Via in a response delivered to a user agent; a balancer
+//! never writes or closes a connection it was not given, nor asks for streams in this UDP
+//! world; an established call whose in-dialog request fails while a live node of its
+//! version exists is a violation; no busy loop (too many steps at one instant). At the end:
+//! every call attempt got a final response and the balancers' counters agree with the
+//! datagrams delivered to them.
 #![forbid(unsafe_code)]
 
+pub mod addr;
 pub mod clock;
+mod node;
+pub mod report;
 pub mod rng;
+pub mod scenario;
+pub mod sip;
+pub mod trace;
+mod ua;
+pub mod world;
+
+pub use report::Report;
+pub use scenario::Scenario;
+pub use world::World;
+
+/// Runs `scenario` with `seed` and returns its report.
+pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, world::WorldError> {
+    Ok(World::new(scenario.clone(), seed, false)?.run().0)
+}
+
+/// Runs `scenario` with `seed`, recording a replayable trace.
+pub fn run_traced(
+    scenario: &Scenario,
+    seed: u64,
+) -> Result<(Report, trace::Trace), world::WorldError> {
+    let (report, trace) = World::new(scenario.clone(), seed, true)?.run();
+    Ok((
+        report,
+        trace.unwrap_or(trace::Trace {
+            text: String::new(),
+        }),
+    ))
+}

@@ -310,6 +310,10 @@ impl Registry {
         if node.permanent {
             return None;
         }
+        #[cfg(feature = "fault-injection")]
+        if fault_injection::nodes_never_expire() {
+            return None;
+        }
         Some(
             node.last_seen
                 .saturating_add(self.settings.node_timeout)
@@ -394,6 +398,28 @@ impl Registry {
             reason,
         });
         Some(node)
+    }
+}
+
+/// Deliberate defects for tests of the tools that must catch them (the simulator's
+/// invariants). Compiled only with the `fault-injection` feature; the switch is per thread,
+/// so a test that flips it does not disturb tests running beside it.
+#[cfg(feature = "fault-injection")]
+pub mod fault_injection {
+    use std::cell::Cell;
+
+    thread_local! {
+        static NEVER_EXPIRE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// When `on`, registries on this thread stop expiring silent nodes, so a dead node stays
+    /// routable (the broken core of the simulator's fault-injection test).
+    pub fn set_nodes_never_expire(on: bool) {
+        NEVER_EXPIRE.with(|f| f.set(on));
+    }
+
+    pub(crate) fn nodes_never_expire() -> bool {
+        NEVER_EXPIRE.with(|f| f.get())
     }
 }
 

@@ -1,0 +1,422 @@
+//! The end of a run: the last invariant checks, the scenario's expectations and the summary.
+
+use crate::scenario::Answer;
+use crate::trace::Trace;
+use crate::world::{secs, NodeState, World};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+use switchboard_core::time::Timestamp;
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Answered, then ended by a BYE answered 200.
+    Completed,
+    /// The INVITE got this final non-2xx response.
+    Rejected(u16),
+    /// The INVITE got no final response before Timer B.
+    NoFinalResponse,
+    /// The BYE got no final response before Timer F.
+    ByeTimeout,
+    /// The BYE got this non-2xx final response.
+    ByeRejected(u16),
+    /// The node's BYE never came.
+    SessionExpired,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Completed => write!(f, "completed"),
+            Outcome::Rejected(c) => write!(f, "INVITE answered {c}"),
+            Outcome::NoFinalResponse => write!(f, "INVITE without final response"),
+            Outcome::ByeTimeout => write!(f, "BYE timed out"),
+            Outcome::ByeRejected(c) => write!(f, "BYE answered {c}"),
+            Outcome::SessionExpired => write!(f, "session expired without BYE"),
+        }
+    }
+}
+
+/// A broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The seed of the run.
+    pub seed: u64,
+    /// Virtual time.
+    pub at: Timestamp,
+    /// What broke.
+    pub what: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invariant broken (seed {}) at {}: {}",
+            self.seed,
+            secs(self.at),
+            self.what
+        )
+    }
+}
+
+/// Per-node figures.
+#[derive(Debug, Clone)]
+pub struct NodeSummary {
+    /// Name.
+    pub name: String,
+    /// Version at the end.
+    pub version: String,
+    /// SIP datagrams delivered to it.
+    pub messages: u64,
+    /// Calls whose first INVITE reached it.
+    pub new_calls: u64,
+}
+
+/// Per-balancer figures.
+#[derive(Debug, Clone)]
+pub struct BalancerSummary {
+    /// SIP requests processed (core counter).
+    pub requests: u64,
+    /// SIP responses processed (core counter).
+    pub responses: u64,
+}
+
+/// Everything a run found.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed.
+    pub seed: u64,
+    /// Virtual time at the end.
+    pub virtual_time: Timestamp,
+    /// Wall time of the run.
+    pub wall: Duration,
+    /// Events processed.
+    pub steps: u64,
+    /// Calls placed.
+    pub placed: u64,
+    /// Calls completed.
+    pub completed: u64,
+    /// Failed calls by reason.
+    pub failed: BTreeMap<String, u64>,
+    /// Calls moved to another node because theirs died.
+    pub failovers: u64,
+    /// BYEs served by a node other than the one that answered.
+    pub bye_failovers: u64,
+    /// Datagrams lost in the network (loss, partitions).
+    pub lost_packets: u64,
+    /// Datagrams that reached a crashed or hung node.
+    pub dropped_at_dead_nodes: u64,
+    /// Nodes.
+    pub nodes: Vec<NodeSummary>,
+    /// Balancers.
+    pub balancers: Vec<BalancerSummary>,
+    /// Broken invariants.
+    pub violations: Vec<Violation>,
+    /// Unmet expectations.
+    pub unmet: Vec<String>,
+}
+
+impl Report {
+    /// True when no invariant broke and every expectation held.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty() && self.unmet.is_empty()
+    }
+
+    /// Failed calls in total.
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().sum()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "scenario {} (seed {})", self.scenario, self.seed)?;
+        writeln!(
+            f,
+            "  virtual time {}, wall time {:.3} s, {} events",
+            secs(self.virtual_time),
+            self.wall.as_secs_f64(),
+            self.steps
+        )?;
+        writeln!(
+            f,
+            "  calls: placed {}, completed {}, failed {}",
+            self.placed,
+            self.completed,
+            self.failed_total()
+        )?;
+        for (why, n) in &self.failed {
+            writeln!(f, "    failed: {why}: {n}")?;
+        }
+        writeln!(
+            f,
+            "  failovers: {} (BYEs served by another node: {})",
+            self.failovers, self.bye_failovers
+        )?;
+        writeln!(
+            f,
+            "  network: {} datagrams lost, {} reached a dead node",
+            self.lost_packets, self.dropped_at_dead_nodes
+        )?;
+        for n in &self.nodes {
+            writeln!(
+                f,
+                "  node {} (version {}): {} messages, {} new calls",
+                n.name, n.version, n.messages, n.new_calls
+            )?;
+        }
+        for (i, b) in self.balancers.iter().enumerate() {
+            writeln!(
+                f,
+                "  balancer lb{i}: {} requests, {} responses",
+                b.requests, b.responses
+            )?;
+        }
+        if self.violations.is_empty() {
+            writeln!(f, "  invariants: ok")?;
+        } else {
+            writeln!(f, "  invariants: {} broken", self.violations.len())?;
+            for v in self.violations.iter().take(20) {
+                writeln!(f, "    {v}")?;
+            }
+        }
+        if self.unmet.is_empty() {
+            writeln!(f, "  expectations: ok")
+        } else {
+            for u in &self.unmet {
+                writeln!(f, "  expectation not met (seed {}): {u}", self.seed)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+impl World {
+    pub(crate) fn finish(mut self, wall: Duration) -> (Report, Option<Trace>) {
+        if let Some(why) = self.aborted.clone() {
+            self.violation(why);
+        }
+        // Every call attempt ends in a final response.
+        for c in 0..self.calls.len() {
+            let call = &self.calls[c];
+            match call.outcome {
+                None => {
+                    let what = format!(
+                        "call {} has no outcome at the end of the run ({:?})",
+                        call.call_id, call.phase
+                    );
+                    self.violation(what);
+                }
+                Some(Outcome::NoFinalResponse) => {
+                    let what = format!(
+                        "call {} (started {}) got no final response to its INVITE",
+                        call.call_id,
+                        secs(call.start_at)
+                    );
+                    self.violation(what);
+                }
+                _ => {}
+            }
+        }
+        // Counters agree with the traffic delivered.
+        for i in 0..self.lbs.len() {
+            let l = &self.lbs[i];
+            let st = l.core.cluster().stats();
+            let checks = [
+                ("requests", st.requests_processed, l.delivered_requests),
+                ("responses", st.responses_processed, l.delivered_responses),
+                ("wire bytes in", st.wire_bytes_in, l.delivered_bytes),
+            ];
+            for (what, counted, delivered) in checks {
+                if counted != delivered {
+                    self.violation(format!(
+                        "balancer lb{i} counted {counted} {what}, the simulator delivered {delivered}"
+                    ));
+                }
+            }
+        }
+        let unmet = self.check_expectations();
+        let mut failed = BTreeMap::new();
+        let mut completed = 0;
+        for c in &self.calls {
+            match c.outcome {
+                Some(Outcome::Completed) => completed += 1,
+                Some(o) => *failed.entry(o.to_string()).or_insert(0) += 1,
+                None => *failed.entry("unfinished".to_owned()).or_insert(0) += 1,
+            }
+        }
+        let report = Report {
+            scenario: self.scenario.name.clone(),
+            seed: self.seed,
+            virtual_time: self.now(),
+            wall,
+            steps: self.steps,
+            placed: self
+                .calls
+                .iter()
+                .filter(|c| c.phase != crate::world::Phase::Pending)
+                .count() as u64,
+            completed,
+            failed,
+            failovers: self.failovers,
+            bye_failovers: self.bye_failovers,
+            lost_packets: self.lost_packets,
+            dropped_at_dead_nodes: self.dropped_at_dead_nodes,
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| NodeSummary {
+                    name: n.name.clone(),
+                    version: n.version.clone(),
+                    messages: n.received,
+                    new_calls: n.new_calls,
+                })
+                .collect(),
+            balancers: self
+                .lbs
+                .iter()
+                .map(|l| BalancerSummary {
+                    requests: l.core.cluster().stats().requests_processed,
+                    responses: l.core.cluster().stats().responses_processed,
+                })
+                .collect(),
+            violations: std::mem::take(&mut self.violations),
+            unmet,
+        };
+        let trace = self.trace.take().map(|t| t.finish());
+        (report, trace)
+    }
+
+    fn check_expectations(&self) -> Vec<String> {
+        let e = &self.scenario.expect;
+        let mut unmet = Vec::new();
+        let completed = self
+            .calls
+            .iter()
+            .filter(|c| c.outcome == Some(Outcome::Completed))
+            .count() as u64;
+        let failed = self.calls.len() as u64 - completed;
+        if e.all_complete && failed > 0 {
+            let first = self
+                .calls
+                .iter()
+                .find(|c| c.outcome != Some(Outcome::Completed))
+                .map(|c| {
+                    format!(
+                        "{} ({})",
+                        c.call_id,
+                        c.outcome.map_or("unfinished".into(), |o| o.to_string())
+                    )
+                })
+                .unwrap_or_default();
+            unmet.push(format!(
+                "every call completes: {failed} did not, first {first}"
+            ));
+        }
+        if let Some(max) = e.max_failed {
+            if failed > max {
+                unmet.push(format!("at most {max} calls fail: {failed} did"));
+            }
+        }
+        if let Some(min) = e.min_completed {
+            if completed < min {
+                unmet.push(format!("at least {min} calls complete: {completed} did"));
+            }
+        }
+        if let Some(min) = e.min_failovers {
+            if self.failovers < min {
+                unmet.push(format!(
+                    "at least {min} failovers: {} happened",
+                    self.failovers
+                ));
+            }
+        }
+        if let Some(tol) = e.load_split_tolerance {
+            let counts: Vec<(String, u64)> = self
+                .nodes
+                .iter()
+                .filter(|n| n.group.answer == Answer::Ok && !n.faulted)
+                .map(|n| (n.name.clone(), n.new_calls))
+                .collect();
+            if !counts.is_empty() {
+                let mean = counts.iter().map(|c| c.1).sum::<u64>() as f64 / counts.len() as f64;
+                for (name, n) in &counts {
+                    if (*n as f64 - mean).abs() > tol * mean {
+                        unmet.push(format!(
+                            "load split within {:.0}%: node {name} got {n} calls, mean {mean:.1}",
+                            tol * 100.0
+                        ));
+                    }
+                }
+            }
+        }
+        for name in &e.left {
+            let j = crate::scenario::node_index(name).unwrap_or(0);
+            for (i, l) in self.lbs.iter().enumerate() {
+                if !l.left[j] {
+                    unmet.push(format!(
+                        "node {name} leaves the registry of lb{i}: it never did"
+                    ));
+                }
+            }
+        }
+        for name in &e.rejoined {
+            let j = crate::scenario::node_index(name).unwrap_or(0);
+            for (i, l) in self.lbs.iter().enumerate() {
+                if !l.rejoined[j] {
+                    unmet.push(format!(
+                        "node {name} comes back to the registry of lb{i}: it never did"
+                    ));
+                }
+            }
+        }
+        for w in &e.calls {
+            let from = Timestamp::from_millis(w.from_ms);
+            let to = Timestamp::from_millis(w.to_ms);
+            let node = w.node.as_deref().and_then(crate::scenario::node_index);
+            let count = self
+                .calls
+                .iter()
+                .filter(|c| {
+                    c.first_node.is_some() && c.first_node_at >= from && c.first_node_at < to
+                })
+                .filter(|c| match (node, &w.version) {
+                    (Some(j), _) => c.first_node == Some(j),
+                    (None, Some(v)) => c.first_node.is_some_and(|j| {
+                        // The version the call was first placed on.
+                        c.version.as_deref() == Some(v.as_str())
+                            || (c.failovers == 0 && self.nodes[j].version == *v)
+                    }),
+                    _ => false,
+                })
+                .count() as u64;
+            let who = w
+                .node
+                .as_deref()
+                .map(|n| format!("node {n}"))
+                .unwrap_or_else(|| format!("version {}", w.version.as_deref().unwrap_or("")));
+            let window = format!(
+                "[{}, {})",
+                secs(from),
+                if w.to_ms == u64::MAX {
+                    "end".into()
+                } else {
+                    secs(to)
+                }
+            );
+            if w.min.is_some_and(|m| count < m) || w.max.is_some_and(|m| count > m) {
+                unmet.push(format!(
+                    "{who} gets between {} and {} new calls in {window}: it got {count}",
+                    w.min.unwrap_or(0),
+                    w.max.map_or("any".into(), |m| m.to_string())
+                ));
+            }
+        }
+        let _ = NodeState::Up;
+        unmet
+    }
+}

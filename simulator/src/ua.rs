@@ -1,0 +1,267 @@
+//! Simulated callers: one UAC per call over UDP (RFC 3261 §17.1.1 INVITE client transaction
+//! with Timer A/B, ACK for 2xx along the route set §13.2.2.4 / §12.1.2, BYE as a non-INVITE
+//! client transaction with Timer E/F §17.1.2), answering the node's BYE when the node hangs
+//! up.
+//!
+//! The balancer's `100 Trying` is stateless (behaviour reference §1.11): the proxy does not
+//! take over retransmissions, so the simulated caller keeps retransmitting its INVITE until a
+//! response from the far end (a 2xx or a final answer) arrives.
+
+use crate::report::Outcome;
+use crate::sip as s;
+use crate::world::{ms, CallTimer, Event, Phase, World};
+use bytes::Bytes;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use switchboard_core::sip::{Method, SipMessage};
+
+/// How long after the expected hang-up a caller gives up waiting for the node's BYE
+/// (a session-timer expiry, RFC 4028).
+const SESSION_EXPIRY_MS: u64 = 45_000;
+
+impl World {
+    fn call_schedule(&mut self, call: usize, after: std::time::Duration, timer: CallTimer) {
+        self.q.schedule_in(after, Event::Call { call, timer });
+    }
+
+    pub(crate) fn call_start(&mut self, c: usize) {
+        let now = self.now();
+        let ua = crate::addr::caller(self.calls[c].caller);
+        let call = &mut self.calls[c];
+        let target = call.target;
+        let invite = format!(
+            "INVITE sip:service@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {ua};branch=z9hG4bKi{c}\r\nMax-Forwards: 70\r\n\
+             From: <sip:caller{k}@{uaip}>;tag=f{c}\r\nTo: <sip:service@{target}>\r\nCall-ID: {id}\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:caller{k}@{ua}>\r\nContent-Length: 0\r\n\r\n",
+            k = call.caller,
+            uaip = ua.ip(),
+            id = call.call_id,
+        );
+        call.invite = Bytes::from(invite);
+        call.phase = Phase::Inviting;
+        call.invite_sent_at = now;
+        let invite = call.invite.clone();
+        self.send_udp(ua, target, invite);
+        self.call_schedule(c, ms(s::T1_MS), CallTimer::InviteRetransmit);
+        self.call_schedule(c, ms(s::TIMEOUT_MS), CallTimer::InviteTimeout);
+    }
+
+    pub(crate) fn call_timer(&mut self, c: usize, timer: CallTimer) {
+        let now = self.now();
+        let ua = crate::addr::caller(self.calls[c].caller);
+        let phase = self.calls[c].phase;
+        match timer {
+            CallTimer::InviteRetransmit if phase == Phase::Inviting => {
+                let call = &mut self.calls[c];
+                call.invite_retx_ms *= 2;
+                let (invite, target, next) =
+                    (call.invite.clone(), call.target, call.invite_retx_ms);
+                self.send_udp(ua, target, invite);
+                self.call_schedule(c, ms(next), CallTimer::InviteRetransmit);
+            }
+            CallTimer::InviteTimeout if phase == Phase::Inviting => {
+                self.call_done(c, Outcome::NoFinalResponse);
+            }
+            CallTimer::Hangup if phase == Phase::Established => self.caller_bye(c),
+            CallTimer::ByeRetransmit if phase == Phase::Terminating => {
+                let call = &mut self.calls[c];
+                if now.saturating_since(call.bye_sent_at) >= ms(s::TIMEOUT_MS) {
+                    return;
+                }
+                call.bye_retx_ms = (call.bye_retx_ms * 2).min(s::T2_MS);
+                let next = call.bye_retx_ms;
+                if let Some((bye, to)) = call.bye.clone() {
+                    self.send_udp(ua, to, bye);
+                }
+                self.call_schedule(c, ms(next), CallTimer::ByeRetransmit);
+            }
+            CallTimer::ByeTimeout if phase == Phase::Terminating => {
+                self.call_lost_in_dialog(c, Outcome::ByeTimeout);
+            }
+            CallTimer::SessionExpiry if phase == Phase::Established => {
+                self.call_lost_in_dialog(c, Outcome::SessionExpired);
+            }
+            _ => {}
+        }
+    }
+
+    /// An established call whose in-dialog request failed: an invariant violation when a
+    /// reachable node of its version exists.
+    fn call_lost_in_dialog(&mut self, c: usize, outcome: Outcome) {
+        let version = self.calls[c].version.clone().unwrap_or_default();
+        if self.live_node_of(&version) {
+            let id = self.calls[c].call_id.clone();
+            self.violation(format!(
+                "established call {id} ended with {outcome} while a live node of version {version} exists"
+            ));
+        }
+        self.call_done(c, outcome);
+    }
+
+    pub(crate) fn call_done(&mut self, c: usize, outcome: Outcome) {
+        let call = &mut self.calls[c];
+        if call.outcome.is_none() {
+            call.outcome = Some(outcome);
+            self.calls_done += 1;
+        }
+        call.phase = Phase::Done;
+    }
+
+    fn caller_bye(&mut self, c: usize) {
+        let now = self.now();
+        let ua = crate::addr::caller(self.calls[c].caller);
+        let call = &mut self.calls[c];
+        let first_hop = call
+            .route_set
+            .first()
+            .and_then(|r| s::uri_addr(r))
+            .or_else(|| s::uri_addr(&call.remote_target))
+            .unwrap_or(call.target);
+        let mut m = String::with_capacity(512);
+        let _ = write!(
+            m,
+            "BYE {} SIP/2.0\r\nVia: SIP/2.0/UDP {ua};branch=z9hG4bKb{c}\r\n",
+            call.remote_target
+        );
+        if !call.route_set.is_empty() {
+            let _ = write!(m, "Route: {}\r\n", call.route_set.join(", "));
+        }
+        let _ = write!(
+            m,
+            "Max-Forwards: 70\r\nFrom: <sip:caller{k}@{ip}>;tag=f{c}\r\nTo: <sip:service@{t}>;tag={tag}\r\n\
+             Call-ID: {id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+            k = call.caller,
+            ip = ua.ip(),
+            t = call.target,
+            tag = call.to_tag,
+            id = call.call_id
+        );
+        let bye = Bytes::from(m);
+        call.bye = Some((bye.clone(), first_hop));
+        call.bye_sent_at = now;
+        call.phase = Phase::Terminating;
+        self.send_udp(ua, first_hop, bye);
+        self.call_schedule(c, ms(s::T1_MS), CallTimer::ByeRetransmit);
+        self.call_schedule(c, ms(s::TIMEOUT_MS), CallTimer::ByeTimeout);
+    }
+
+    pub(crate) fn caller_receive(&mut self, k: usize, _from: SocketAddr, payload: Bytes) {
+        let Ok(msg) = SipMessage::parse(payload) else {
+            return;
+        };
+        let ua = crate::addr::caller(k);
+        let call = s::call_id(&msg)
+            .and_then(|id| self.call_index.get(id))
+            .copied();
+        if msg.is_request() {
+            let known = call.is_some_and(|c| self.calls[c].answered_by.is_some());
+            let (code, reason) = match msg.method() {
+                Some(Method::Bye) if known => (200, "OK"),
+                Some(Method::Bye) => (481, "Call/Transaction Does Not Exist"),
+                _ => (200, "OK"),
+            };
+            if let (Some(c), Some(Method::Bye), true) = (call, msg.method(), known) {
+                self.call_done(c, Outcome::Completed);
+            }
+            let r = s::response(&msg, code, reason, None, None, false);
+            if let Some(to) = s::top_via_target(&msg) {
+                self.send_udp(ua, to, r);
+            }
+            return;
+        }
+        let Some(c) = call else {
+            return;
+        };
+        let code = msg.status_code().unwrap_or(0);
+        match s::cseq_method(&msg) {
+            b"INVITE" => self.caller_invite_response(c, code, &msg),
+            b"BYE" if self.calls[c].phase == Phase::Terminating && code >= 200 => {
+                if code < 300 {
+                    self.call_done(c, Outcome::Completed);
+                } else {
+                    self.call_lost_in_dialog(c, Outcome::ByeRejected(code));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn caller_invite_response(&mut self, c: usize, code: u16, msg: &SipMessage) {
+        let ua = crate::addr::caller(self.calls[c].caller);
+        if code < 200 {
+            return;
+        }
+        let phase = self.calls[c].phase;
+        if code >= 300 {
+            // ACK for a non-2xx: same branch, hop by hop to where the INVITE went (§17.1.1.3).
+            let call = &mut self.calls[c];
+            let target = call.target;
+            let ack = format!(
+                "ACK sip:service@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {ua};branch=z9hG4bKi{c}\r\nMax-Forwards: 70\r\n\
+                 From: <sip:caller{k}@{ip}>;tag=f{c}\r\nTo: {to}\r\nCall-ID: {id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+                k = call.caller,
+                ip = ua.ip(),
+                to = s::header(msg, switchboard_core::sip::HeaderName::To),
+                id = call.call_id
+            );
+            if phase == Phase::Inviting {
+                call.invite_final = Some(code);
+                self.send_udp(ua, target, Bytes::from(ack));
+                self.call_done(c, Outcome::Rejected(code));
+            } else if call.invite_final == Some(code) {
+                self.send_udp(ua, target, Bytes::from(ack));
+            }
+            return;
+        }
+        if phase != Phase::Inviting {
+            // A retransmitted 2xx: the ACK is sent again (§13.2.2.4).
+            if let Some((ack, to)) = self.calls[c].ack.clone() {
+                self.send_udp(ua, to, ack);
+            }
+            return;
+        }
+        // Route set: the Record-Routes in reverse (§12.1.2); remote target: the Contact.
+        let mut routes = s::record_routes(msg);
+        routes.reverse();
+        let call = &mut self.calls[c];
+        call.invite_final = Some(code);
+        call.to_tag = s::to_tag(msg).unwrap_or_default();
+        call.remote_target = s::contact_uri(msg).unwrap_or_default();
+        call.route_set = routes;
+        let first_hop = call
+            .route_set
+            .first()
+            .and_then(|r| s::uri_addr(r))
+            .or_else(|| s::uri_addr(&call.remote_target))
+            .unwrap_or(call.target);
+        let mut m = String::with_capacity(512);
+        let _ = write!(
+            m,
+            "ACK {} SIP/2.0\r\nVia: SIP/2.0/UDP {ua};branch=z9hG4bKa{c}\r\n",
+            call.remote_target
+        );
+        if !call.route_set.is_empty() {
+            let _ = write!(m, "Route: {}\r\n", call.route_set.join(", "));
+        }
+        let _ = write!(
+            m,
+            "Max-Forwards: 70\r\nFrom: <sip:caller{k}@{ip}>;tag=f{c}\r\nTo: <sip:service@{t}>;tag={tag}\r\n\
+             Call-ID: {id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+            k = call.caller,
+            ip = ua.ip(),
+            t = call.target,
+            tag = call.to_tag,
+            id = call.call_id
+        );
+        let ack = Bytes::from(m);
+        call.ack = Some((ack.clone(), first_hop));
+        call.phase = Phase::Established;
+        let (hold, node_hangs_up) = (call.hold, call.node_hangs_up);
+        self.send_udp(ua, first_hop, ack);
+        if node_hangs_up {
+            self.call_schedule(c, hold + ms(SESSION_EXPIRY_MS), CallTimer::SessionExpiry);
+        } else {
+            self.call_schedule(c, hold, CallTimer::Hangup);
+        }
+    }
+}
