@@ -156,6 +156,11 @@ impl Driver {
         let mut term = signal(SignalKind::terminate()).map_err(DriverError::Signals)?;
         let mut int = signal(SignalKind::interrupt()).map_err(DriverError::Signals)?;
         let mut hup = signal(SignalKind::hangup()).map_err(DriverError::Signals)?;
+        // One timer, moved only when the core's deadline changes.
+        let far = || Instant::now() + Duration::from_secs(3600);
+        let timer = tokio::time::sleep_until(far());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             while let Some(input) = self.pending.pop_front() {
                 self.feed(input).await;
@@ -166,16 +171,21 @@ impl Driver {
                 self.feed(Input::Timeout).await;
                 continue;
             }
-            let far = Instant::now() + Duration::from_secs(3600);
+            if deadline != armed {
+                timer.as_mut().reset(deadline.unwrap_or_else(far));
+                armed = deadline;
+            }
+            let stop_at = self.stop_at.unwrap_or_else(far);
             tokio::select! {
                 biased;
                 _ = term.recv() => return self.stop("SIGTERM").await,
                 _ = int.recv() => return self.stop("SIGINT").await,
                 _ = hup.recv() => tracing::warn!("SIGHUP: reload not supported yet"),
-                () = tokio::time::sleep_until(self.stop_at.unwrap_or(far)), if self.stop_at.is_some() => {
+                () = tokio::time::sleep_until(stop_at), if self.stop_at.is_some() => {
                     return self.stop("/lbstop").await;
                 }
-                () = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
                     self.feed(Input::Timeout).await;
                 }
                 event = inbox.recv() => match event {
