@@ -197,6 +197,7 @@ fn lbstop_closes_the_management_port_then_stops_after_shutdown_timeout() {
         &dir,
         LbPorts::free(),
         "<shutdownTimeout>800</shutdownTimeout>",
+        "",
     );
     let node = Node::register(lb.heartbeat(), "n1", free_port());
     let management = SocketAddr::from(([127, 0, 0, 1], lb.ports.management));
@@ -238,4 +239,98 @@ fn lbloglevel_changes_the_log_filter() {
         sleep(Duration::from_millis(100));
     }
     assert!(lb.log().contains(" DEBUG "), "{}", lb.log());
+}
+
+#[test]
+fn ipv6_listener_answers_503_on_loopback() {
+    let dir = test_dir("ipv6");
+    let ports = LbPorts::free();
+    let v6_port = {
+        let probe = UdpSocket::bind(("::1", 0)).expect("bind ::1");
+        probe.local_addr().expect("addr").port()
+    };
+    let extra = format!("<ipv6UdpPort>{v6_port}</ipv6UdpPort>");
+    let lb = Lb::start_with(&dir, ports, "", &extra);
+    let socket = UdpSocket::bind(("::1", 0)).expect("bind client");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let local = socket.local_addr().expect("local addr");
+    let to = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, v6_port));
+    socket
+        .send_to(invite(local, "UDP", "v6-1", 70).as_bytes(), to)
+        .expect("send INVITE");
+    let answer = recv_text(&socket).unwrap_or_else(|| panic!("no answer\n{}", lb.log()));
+    assert!(status_line(&answer).starts_with("SIP/2.0 503 "), "{answer}");
+}
+
+#[test]
+fn oversized_heartbeat_request_is_refused() {
+    let dir = test_dir("oversized");
+    let lb = Lb::start(&dir, LbPorts::free());
+    let mut stream = TcpStream::connect(lb.heartbeat()).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    stream
+        .set_write_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    // A head that never ends.
+    let _ = stream.write_all(b"POST / HTTP/1.1\r\nX-Filler: ");
+    let filler = vec![b'a'; 16 * 1024];
+    let mut sent = 0;
+    while sent < 256 * 1024 {
+        if stream.write_all(&filler).is_err() {
+            break;
+        }
+        sent += filler.len();
+    }
+    // Refused: a 4xx answer (the core's 431) or, past the driver's 64 KiB, just the close;
+    // either way the connection ends and nothing is registered.
+    let mut answer = Vec::new();
+    let end = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    if let Err(e) = &end {
+        // A reset is a close; a timeout means the balancer kept the connection open.
+        assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "connection not closed: {e}"
+        );
+    }
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "{answer}"
+    );
+    // The port still serves others.
+    let node = Node::register(lb.heartbeat(), "n1", free_port());
+    drop(node);
+}
+
+#[test]
+fn sighup_is_logged_and_the_balancer_keeps_running() {
+    let dir = test_dir("sighup");
+    let mut lb = Lb::start(&dir, LbPorts::free());
+    let pid = lb.proc.pid().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !lb.log().contains("reload not supported yet") && Instant::now() < deadline {
+        sleep(Duration::from_millis(50));
+    }
+    assert!(
+        lb.log().contains("reload not supported yet"),
+        "{}",
+        lb.log()
+    );
+    assert!(
+        lb.proc.child.try_wait().expect("poll").is_none(),
+        "still running"
+    );
+    let _node = Node::register(lb.heartbeat(), "n1", free_port());
 }

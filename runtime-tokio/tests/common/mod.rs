@@ -127,16 +127,18 @@ impl Lb {
     /// Writes `lb-configuration.xml` for `ports` into `dir`, starts the binary and waits (at
     /// most 10 s) until its heartbeat port accepts connections.
     pub fn start(dir: &Path, ports: LbPorts) -> Lb {
-        Lb::start_with(dir, ports, "")
+        Lb::start_with(dir, ports, "", "")
     }
 
-    /// [`Lb::start`] with extra elements in `<common>` (e.g. `<shutdownTimeout>`).
-    pub fn start_with(dir: &Path, ports: LbPorts, common_extra: &str) -> Lb {
+    /// [`Lb::start`] with extra elements in `<common>` (e.g. `<shutdownTimeout>`) and in
+    /// `<sip><external>` (e.g. `<ipv6UdpPort>`).
+    pub fn start_with(dir: &Path, ports: LbPorts, common_extra: &str, external_extra: &str) -> Lb {
         let config = format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <load-balancer-properties>
   <common>
     <host>127.0.0.1</host>
+    <ipv6Host>::1</ipv6Host>
     <nodeTimeout>8400</nodeTimeout>
     <heartbeatInterval>150</heartbeatInterval>
     <apiPort>{management}</apiPort>
@@ -149,6 +151,7 @@ impl Lb {
     <external>
       <udpPort>{external}</udpPort>
       <tcpPort>{external}</tcpPort>
+      {external_extra}
     </external>
     <internal>
       <udpPort>{internal}</udpPort>
