@@ -106,6 +106,21 @@ impl World {
         }
     }
 
+    /// Sends a heartbeat round at once (graceful shutdown is announced without waiting for
+    /// the next period).
+    pub(crate) fn node_announce(&mut self, node: usize) {
+        let n = &self.nodes[node];
+        if n.state != NodeState::Up || n.hung {
+            return;
+        }
+        for lb in 0..self.lbs.len() {
+            match self.nodes[node].group.heartbeat {
+                HeartbeatProtocol::Json => self.node_json_heartbeat(node, lb),
+                HeartbeatProtocol::Sip => self.node_sip_heartbeat(node, lb),
+            }
+        }
+    }
+
     fn start_body(&self, node: usize) -> String {
         let n = &self.nodes[node];
         format!(

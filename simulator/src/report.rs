@@ -2,7 +2,7 @@
 
 use crate::scenario::Answer;
 use crate::trace::Trace;
-use crate::world::{secs, NodeState, World};
+use crate::world::{secs, World};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -21,8 +21,6 @@ pub enum Outcome {
     ByeTimeout,
     /// The BYE got this non-2xx final response.
     ByeRejected(u16),
-    /// The node's BYE never came.
-    SessionExpired,
 }
 
 impl fmt::Display for Outcome {
@@ -33,7 +31,6 @@ impl fmt::Display for Outcome {
             Outcome::NoFinalResponse => write!(f, "INVITE without final response"),
             Outcome::ByeTimeout => write!(f, "BYE timed out"),
             Outcome::ByeRejected(c) => write!(f, "BYE answered {c}"),
-            Outcome::SessionExpired => write!(f, "session expired without BYE"),
         }
     }
 }
@@ -106,6 +103,8 @@ pub struct Report {
     pub failovers: u64,
     /// BYEs served by a node other than the one that answered.
     pub bye_failovers: u64,
+    /// Calls the caller ended after waiting in vain for the node's BYE.
+    pub session_expiries: u64,
     /// Datagrams lost in the network (loss, partitions).
     pub lost_packets: u64,
     /// Datagrams that reached a crashed or hung node.
@@ -154,8 +153,8 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "  failovers: {} (BYEs served by another node: {})",
-            self.failovers, self.bye_failovers
+            "  failovers: {} (BYEs served by another node: {}; caller BYEs after session expiry: {})",
+            self.failovers, self.bye_failovers, self.session_expiries
         )?;
         writeln!(
             f,
@@ -264,6 +263,7 @@ impl World {
             failed,
             failovers: self.failovers,
             bye_failovers: self.bye_failovers,
+            session_expiries: self.session_expiries,
             lost_packets: self.lost_packets,
             dropped_at_dead_nodes: self.dropped_at_dead_nodes,
             nodes: self
@@ -386,11 +386,7 @@ impl World {
                 })
                 .filter(|c| match (node, &w.version) {
                     (Some(j), _) => c.first_node == Some(j),
-                    (None, Some(v)) => c.first_node.is_some_and(|j| {
-                        // The version the call was first placed on.
-                        c.version.as_deref() == Some(v.as_str())
-                            || (c.failovers == 0 && self.nodes[j].version == *v)
-                    }),
+                    (None, Some(v)) => c.version.as_deref() == Some(v.as_str()),
                     _ => false,
                 })
                 .count() as u64;
@@ -416,7 +412,6 @@ impl World {
                 ));
             }
         }
-        let _ = NodeState::Up;
         unmet
     }
 }

@@ -79,7 +79,10 @@ impl World {
                 self.call_lost_in_dialog(c, Outcome::ByeTimeout);
             }
             CallTimer::SessionExpiry if phase == Phase::Established => {
-                self.call_lost_in_dialog(c, Outcome::SessionExpired);
+                // The node's BYE never came (the node died or was cut off while hanging up):
+                // the session expires and the caller ends the call itself (RFC 4028 §10).
+                self.session_expiries += 1;
+                self.caller_bye(c);
             }
             _ => {}
         }

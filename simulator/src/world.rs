@@ -205,6 +205,8 @@ pub(crate) struct Call {
     pub outcome: Option<Outcome>,
     /// The node in charge of the call (first to get its INVITE; moved on failover).
     pub owner: Option<usize>,
+    /// The owner's `sessionId` when it took the call.
+    pub owner_session: u64,
     pub version: Option<String>,
     pub first_node: Option<usize>,
     pub first_node_at: Timestamp,
@@ -234,6 +236,7 @@ pub struct World {
     pub(crate) calls_done: usize,
     pub(crate) failovers: u64,
     pub(crate) bye_failovers: u64,
+    pub(crate) session_expiries: u64,
     pub(crate) lost_packets: u64,
     pub(crate) dropped_at_dead_nodes: u64,
     pub(crate) steps: u64,
@@ -403,6 +406,7 @@ impl World {
                     bye_sent_at: start_at,
                     outcome: None,
                     owner: None,
+                    owner_session: 0,
                     version: None,
                     first_node: None,
                     first_node_at: start_at,
@@ -433,6 +437,7 @@ impl World {
             calls_done: 0,
             failovers: 0,
             bye_failovers: 0,
+            session_expiries: 0,
             lost_packets: 0,
             dropped_at_dead_nodes: 0,
             steps: 0,
@@ -695,8 +700,10 @@ impl World {
             return;
         }
         let Some(owner) = call.owner else {
+            let session = self.nodes[j].session;
             let call = &mut self.calls[c];
             call.owner = Some(j);
+            call.owner_session = session;
             call.first_node = Some(j);
             call.first_node_at = now;
             call.version = Some(node_version);
@@ -708,9 +715,8 @@ impl World {
                 if *v != node_version {
                     let what = describe(msg);
                     let name = self.nodes[j].name.clone();
-                    let call_id = call.call_id.clone();
                     self.violation(format!(
-                        "balancer lb{lb} sent {what} of call {call_id} (version {v}) to node {name} of version {node_version}"
+                        "balancer lb{lb} sent {what} (call of version {v}) to node {name} of version {node_version}"
                     ));
                     return;
                 }
@@ -721,24 +727,24 @@ impl World {
         }
         let o = &self.nodes[owner];
         let registry = self.lbs[lb].core.cluster().registry();
+        let owner_session = call.owner_session.to_string();
         let owner_live = registry
             .find_by_addr(o.addr.ip(), o.addr.port())
             .filter(|n| Some(n.version.as_str()) == call.version.as_deref())
+            .filter(|n| in_dialog || n.session_id == owner_session)
             .is_some_and(|n| in_dialog || n.accepts_new_work());
         if owner_live {
             let what = describe(msg);
-            let (on, jn, call_id) = (
-                o.name.clone(),
-                self.nodes[j].name.clone(),
-                call.call_id.clone(),
-            );
+            let (on, jn) = (o.name.clone(), self.nodes[j].name.clone());
             self.violation(format!(
-                "balancer lb{lb} sent {what} of call {call_id} to node {jn} while its node {on} is live"
+                "balancer lb{lb} sent {what} to node {jn} while the call's node {on} is live"
             ));
             return;
         }
+        let session = self.nodes[j].session;
         let call = &mut self.calls[c];
         call.owner = Some(j);
+        call.owner_session = session;
         call.failovers += 1;
         if !in_dialog {
             call.version = Some(node_version);
@@ -879,11 +885,15 @@ impl World {
                     self.node_boot(j, None);
                 }
             }
-            Action::Graceful => self.nodes[j].graceful = true,
+            Action::Graceful => {
+                self.nodes[j].graceful = true;
+                self.node_announce(j);
+            }
             Action::Upgrade => {
                 let n = &mut self.nodes[j];
                 n.graceful = true;
                 n.pending_upgrade = e.version.clone();
+                self.node_announce(j);
             }
             Action::LoseHeartbeats => self.nodes[j].heartbeats_lost = true,
             Action::Recover => {
