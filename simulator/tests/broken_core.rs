@@ -30,5 +30,9 @@ fn a_core_that_forwards_to_a_dead_node_breaks_the_node_crash_scenario() {
         first.contains("to node n1 (10.0.1.2:5080), unreachable since 8.000 s"),
         "{first}"
     );
-    println!("{first}");
+    // Shown with `cargo test -p switchboard-sim --test broken_core -- --nocapture`.
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{first}");
+    }
 }
