@@ -18,7 +18,7 @@
 # back to none). Extra libFuzzer flags can be given in FUZZ_ARGS.
 set -uo pipefail
 
-ALL_TARGETS=(sip_message sip_uri sip_framer heartbeat_http config_xml)
+ALL_TARGETS=(sip_message sip_uri sip_framer heartbeat_http config_xml balancer_inputs)
 
 duration=60
 if [[ $# -gt 0 ]]; then
