@@ -8,6 +8,7 @@ use crate::logging::LogControl;
 use crate::net::{self, NetError};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::balancer::Balancer;
@@ -74,10 +75,16 @@ struct Driver {
     notifies: JoinSet<()>,
     stop_at: Option<Instant>,
     log: LogControl,
+    /// The file SIGHUP re-reads; `None` when running on the embedded default.
+    config_path: Option<PathBuf>,
 }
 
 /// Opens every socket of `config` and runs the balancer until SIGINT/SIGTERM or `/lbstop`.
-pub async fn run(config: Config, log: LogControl) -> Result<(), DriverError> {
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    log: LogControl,
+) -> Result<(), DriverError> {
     let epoch = Instant::now();
     let balancer = Balancer::new(config, Timestamp::ZERO)?;
     let (events, mut inbox) = mpsc::channel(EVENT_QUEUE);
@@ -93,6 +100,7 @@ pub async fn run(config: Config, log: LogControl) -> Result<(), DriverError> {
         notifies: JoinSet::new(),
         stop_at: None,
         log,
+        config_path,
     };
     driver.open().await?;
     tracing::info!("ready: every listener is open");
@@ -106,6 +114,43 @@ impl Driver {
 
     fn instant(&self, at: Timestamp) -> Instant {
         instant(self.epoch, at)
+    }
+
+    /// SIGHUP: re-reads the configuration file and hands it to the core, which applies what
+    /// can change at run time and reports what needs a restart (DECISIONS.md §2).
+    fn reload(&mut self) {
+        let Some(path) = self.config_path.clone() else {
+            tracing::warn!(
+                "SIGHUP: running on the embedded default configuration, nothing to reload"
+            );
+            return;
+        };
+        let loaded = match crate::config_file::load(&path) {
+            Ok(loaded) => loaded,
+            Err(errors) => {
+                for line in errors.lines() {
+                    tracing::error!("SIGHUP: configuration not reloaded: {line}");
+                }
+                return;
+            }
+        };
+        for w in &loaded.warnings {
+            tracing::warn!("{w}");
+        }
+        let now = self.now();
+        match self.balancer.reconfigure(loaded.config, now) {
+            Ok(report) => {
+                tracing::info!(
+                    file = %path.display(),
+                    algorithms_rebuilt = report.algorithms_rebuilt,
+                    "configuration reloaded"
+                );
+                for what in &report.needs_restart {
+                    tracing::warn!("changed but needs a restart to apply: {what}");
+                }
+            }
+            Err(e) => tracing::error!("SIGHUP: configuration not reloaded: {e}"),
+        }
     }
 
     async fn open(&mut self) -> Result<(), DriverError> {
@@ -180,7 +225,7 @@ impl Driver {
                 biased;
                 _ = term.recv() => return self.stop("SIGTERM").await,
                 _ = int.recv() => return self.stop("SIGINT").await,
-                _ = hup.recv() => tracing::warn!("SIGHUP: reload not supported yet"),
+                _ = hup.recv() => self.reload(),
                 () = tokio::time::sleep_until(stop_at), if self.stop_at.is_some() => {
                     return self.stop("/lbstop").await;
                 }

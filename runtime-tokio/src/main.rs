@@ -6,28 +6,17 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod config_file;
 mod conn;
 mod driver;
 mod logging;
 mod net;
 
 use cli::Command;
+use config_file::load as read_config;
 use std::path::Path;
 use std::process::ExitCode;
-use switchboard_core::config::{Config, ConfigErrors, Loaded};
-
-fn read_config(path: &Path) -> Result<Loaded, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Config::from_xml(&text).map_err(|errors: ConfigErrors| {
-        errors
-            .errors()
-            .iter()
-            .map(|e| format!("{}: {e}", path.display()))
-            .collect::<Vec<_>>()
-            .join("\n")
-    })
-}
+use switchboard_core::config::Config;
 
 #[allow(
     clippy::print_stdout,
@@ -105,7 +94,7 @@ fn run(path: Option<&Path>, log: logging::LogControl) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(driver::run(config, log));
+    let result = runtime.block_on(driver::run(config, path.map(Path::to_path_buf), log));
     // Tasks still blocked (a name lookup, a peer that does not read) must not delay the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {

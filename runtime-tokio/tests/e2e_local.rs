@@ -309,25 +309,49 @@ fn oversized_heartbeat_request_is_refused() {
     drop(node);
 }
 
-#[test]
-fn sighup_is_logged_and_the_balancer_keeps_running() {
-    let dir = test_dir("sighup");
-    let mut lb = Lb::start(&dir, LbPorts::free());
+fn hangup(lb: &Lb) {
     let pid = lb.proc.pid().to_string();
     let hup = std::process::Command::new("kill")
         .args(["-HUP", &pid])
         .status()
         .expect("kill -HUP");
     assert!(hup.success());
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while !lb.log().contains("reload not supported yet") && Instant::now() < deadline {
+}
+
+fn wait_for_log(lb: &Lb, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !lb.log().contains(needle) && Instant::now() < deadline {
         sleep(Duration::from_millis(50));
     }
-    assert!(
-        lb.log().contains("reload not supported yet"),
-        "{}",
-        lb.log()
-    );
+    assert!(lb.log().contains(needle), "no {needle:?} in:\n{}", lb.log());
+}
+
+#[test]
+fn sighup_reloads_the_file_and_names_what_needs_a_restart() {
+    let dir = test_dir("sighup");
+    let mut lb = Lb::start(&dir, LbPorts::free());
+    let path = dir.join("lb-configuration.xml");
+    let original = std::fs::read_to_string(&path).expect("read configuration");
+    // A new algorithm applies at once; a new external port needs a restart.
+    let edited = original
+        .replace(
+            "CallIDAffinityBalancerAlgorithm",
+            "HeaderConsistentHashBalancerAlgorithm",
+        )
+        .replace(
+            &format!("<udpPort>{}</udpPort>", lb.ports.external),
+            &format!("<udpPort>{}</udpPort>", free_port()),
+        );
+    assert_ne!(edited, original);
+    std::fs::write(&path, edited).expect("write configuration");
+    hangup(&lb);
+    wait_for_log(&lb, "configuration reloaded");
+    assert!(lb.log().contains("algorithms_rebuilt=true"), "{}", lb.log());
+    wait_for_log(&lb, "needs a restart to apply: SIP listening points");
+    // A broken file is refused and the running configuration stays.
+    std::fs::write(&path, "<load-balancer-properties><common>").expect("write configuration");
+    hangup(&lb);
+    wait_for_log(&lb, "configuration not reloaded");
     assert!(
         lb.proc.child.try_wait().expect("poll").is_none(),
         "still running"
