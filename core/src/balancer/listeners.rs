@@ -62,8 +62,10 @@ fn push_leg(out: &mut Vec<ListenerSpec>, leg: Leg, cfg: &LegConfig) {
     }
 }
 
-/// The service ports of `config`: the HTTP/JSON heartbeat on `common.host`, and the
-/// management API (all interfaces, as in the reference) when `apiPort` is set.
+/// The service ports of `config`: the HTTP/JSON heartbeat and, when `apiPort` is set, the
+/// management API, both on `common.host`. (The reference bound the management API on all
+/// interfaces; binding the balancer's own address keeps `/lbstop` off other networks while
+/// keepalived's `nc -z host port` probe still reaches it.)
 pub fn service_listeners(config: &Config) -> Vec<ServiceSpec> {
     let mut out = vec![ServiceSpec {
         service: Service::Heartbeat,
@@ -73,7 +75,7 @@ pub fn service_listeners(config: &Config) -> Vec<ServiceSpec> {
     if let Some(port) = config.common.api_port {
         out.push(ServiceSpec {
             service: Service::Management,
-            host: "0.0.0.0".to_owned(),
+            host: config.common.host.clone(),
             port,
         });
     }
