@@ -421,6 +421,33 @@ pub mod fault_injection {
     pub(crate) fn nodes_never_expire() -> bool {
         NEVER_EXPIRE.with(|f| f.get())
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::{Registry, RegistrySettings};
+        use crate::registry::NodeAnnouncement;
+        use crate::time::Timestamp;
+
+        #[test]
+        fn the_switch_stops_expiry_on_this_thread_only_while_on() {
+            let props = [("ip", "10.0.0.1"), ("udpPort", "5080"), ("sessionId", "s")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let mut r = Registry::new(RegistrySettings::default(), Timestamp::ZERO);
+            r.start(
+                NodeAnnouncement::from_properties(props, None).unwrap(),
+                Timestamp::ZERO,
+            );
+            let late = Timestamp::from_millis(3_600_000);
+            super::set_nodes_never_expire(true);
+            assert_eq!(r.next_deadline(), None);
+            assert!(r.handle_timeout(late).is_empty());
+            super::set_nodes_never_expire(false);
+            assert!(r.next_deadline().is_some());
+            assert_eq!(r.handle_timeout(late).len(), 1);
+        }
+    }
 }
 
 #[cfg(test)]
