@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_core::io::{CloseReason, ConnId, Input, ListenerId, Service};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// Writes queued for one connection before the driver gives up on a peer that does not read.
 const WRITE_QUEUE: usize = 4096;
@@ -20,6 +21,8 @@ pub const SERVICE_MAX_BYTES: usize = 64 * 1024;
 const SERVICE_IDLE: Duration = Duration::from_secs(30);
 /// How long an outbound connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a TLS or WebSocket handshake may take, inbound or outbound.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the core task asks a connection's writer to do.
 #[derive(Debug)]
@@ -58,10 +61,31 @@ enum Reading {
     Service(Service, SocketAddr),
 }
 
-/// Accepts SIP stream connections on `listener` for as long as the driver runs.
+/// What a SIP listener layers on an accepted TCP connection before the core sees it.
+#[derive(Clone, Default)]
+pub struct Accepting {
+    /// TLS handshake first (TLS, WSS).
+    pub tls: Option<TlsAcceptor>,
+    /// WebSocket upgrade (WS, WSS).
+    pub ws: bool,
+}
+
+/// What an outbound SIP connection layers on its TCP connection before `Connected`.
+#[derive(Clone, Default)]
+pub struct Connecting {
+    /// TLS handshake first (TLS, WSS).
+    pub tls: Option<TlsConnector>,
+    /// WebSocket upgrade (WS, WSS).
+    pub ws: bool,
+}
+
+/// Accepts SIP stream connections on `listener` for as long as the driver runs. TLS and
+/// WebSocket handshakes run in the connection's own task; the core hears of the connection
+/// (`Accepted`) only once they have succeeded.
 pub async fn accept_sip(
     socket: TcpListener,
     listener: ListenerId,
+    accepting: Accepting,
     ids: Arc<Ids>,
     events: mpsc::Sender<Event>,
 ) {
@@ -75,21 +99,69 @@ pub async fn accept_sip(
             }
         };
         let _ = stream.set_nodelay(true);
-        let conn = ids.next();
-        let (tx, rx) = writer();
-        let opened = Event::Opened {
-            conn,
-            writer: tx,
-            input: Some(Input::Accepted {
-                conn,
-                listener,
-                peer,
-            }),
-        };
-        if events.send(opened).await.is_err() {
+        if events.is_closed() {
             return;
         }
-        tokio::spawn(run(conn, stream, rx, Reading::Sip, events.clone()));
+        let (ids, events, accepting) = (ids.clone(), events.clone(), accepting.clone());
+        tokio::spawn(async move {
+            let Some(tls) = accepting.tls else {
+                return serve_accepted(stream, accepting.ws, listener, peer, &ids, events).await;
+            };
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    serve_accepted(stream, accepting.ws, listener, peer, &ids, events).await;
+                }
+                Ok(Err(error)) => tracing::debug!(?listener, %peer, %error, "TLS handshake failed"),
+                Err(_) => tracing::debug!(?listener, %peer, "TLS handshake timed out"),
+            }
+        });
+    }
+}
+
+/// Upgrades an accepted stream to WebSocket if asked, tells the core (`Accepted`), then runs
+/// the connection.
+async fn serve_accepted<S>(
+    stream: S,
+    ws: bool,
+    listener: ListenerId,
+    peer: SocketAddr,
+    ids: &Ids,
+    events: mpsc::Sender<Event>,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let register = |conn: ConnId, writer: Writer| Event::Opened {
+        conn,
+        writer,
+        input: Some(Input::Accepted {
+            conn,
+            listener,
+            peer,
+        }),
+    };
+    if ws {
+        let ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, crate::ws::accept(stream)).await {
+            Ok(Ok(ws)) => ws,
+            Ok(Err(error)) => {
+                tracing::debug!(?listener, %peer, %error, "WebSocket handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(?listener, %peer, "WebSocket handshake timed out");
+                return;
+            }
+        };
+        let conn = ids.next();
+        let (tx, rx) = writer();
+        if events.send(register(conn, tx)).await.is_ok() {
+            crate::ws::run(conn, ws, rx, events).await;
+        }
+    } else {
+        let conn = ids.next();
+        let (tx, rx) = writer();
+        if events.send(register(conn, tx)).await.is_ok() {
+            run(conn, stream, rx, Reading::Sip, events).await;
+        }
     }
 }
 
@@ -125,11 +197,13 @@ pub async fn accept_service(
 }
 
 /// Opens the outbound connection the core asked for (from `local` if it is a specific
-/// address), reports `Connected` or `ConnectFailed`, then runs it.
+/// address), with the TLS and WebSocket handshakes of `connecting`, reports `Connected` or
+/// `ConnectFailed`, then runs it.
 pub async fn connect(
     conn: ConnId,
     local: Option<IpAddr>,
     to: SocketAddr,
+    connecting: Connecting,
     rx: mpsc::Receiver<WriteCmd>,
     events: mpsc::Sender<Event>,
 ) {
@@ -158,23 +232,75 @@ pub async fn connect(
         }
     };
     let _ = stream.set_nodelay(true);
-    if events.send(Input::Connected { conn }.into()).await.is_err() {
-        return;
+    // `Some(secure)`: upgrade to WebSocket (`wss` when over TLS).
+    let ws = connecting.ws.then_some(connecting.tls.is_some());
+    match connecting.tls {
+        None => connected(conn, stream, to, ws, rx, events).await,
+        Some(tls) => {
+            let handshake = tls.connect(crate::tls::server_name(to), stream);
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                Ok(Ok(stream)) => connected(conn, stream, to, ws, rx, events).await,
+                Ok(Err(error)) => {
+                    tracing::warn!(?conn, %to, %error, "outbound TLS handshake failed");
+                    let _ = events.send(Input::ConnectFailed { conn }.into()).await;
+                }
+                Err(_) => {
+                    tracing::warn!(?conn, %to, "outbound TLS handshake timed out");
+                    let _ = events.send(Input::ConnectFailed { conn }.into()).await;
+                }
+            }
+        }
     }
-    run(conn, stream, rx, Reading::Sip, events).await;
+}
+
+/// Finishes an outbound connection (WebSocket upgrade if asked), reports `Connected` and runs
+/// it.
+async fn connected<S>(
+    conn: ConnId,
+    stream: S,
+    to: SocketAddr,
+    ws: Option<bool>,
+    rx: mpsc::Receiver<WriteCmd>,
+    events: mpsc::Sender<Event>,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    if let Some(secure) = ws {
+        let upgrade = crate::ws::connect(stream, to, secure);
+        let ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, upgrade).await {
+            Ok(Ok(ws)) => ws,
+            Ok(Err(error)) => {
+                tracing::warn!(?conn, %to, %error, "outbound WebSocket handshake failed");
+                let _ = events.send(Input::ConnectFailed { conn }.into()).await;
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(?conn, %to, "outbound WebSocket handshake timed out");
+                let _ = events.send(Input::ConnectFailed { conn }.into()).await;
+                return;
+            }
+        };
+        if events.send(Input::Connected { conn }.into()).await.is_ok() {
+            crate::ws::run(conn, ws, rx, events).await;
+        }
+    } else if events.send(Input::Connected { conn }.into()).await.is_ok() {
+        run(conn, stream, rx, Reading::Sip, events).await;
+    }
 }
 
 /// Runs one connection until its writer ends (the core asked to close it, a write failed, or
 /// the core task dropped it after `Closed`). Reading stops at end of stream or error, which is
 /// reported as `Closed` at once; writes already queued still go out.
-async fn run(
+async fn run<S>(
     conn: ConnId,
-    stream: TcpStream,
+    stream: S,
     mut rx: mpsc::Receiver<WriteCmd>,
     reading: Reading,
     events: mpsc::Sender<Event>,
-) {
-    let (mut rd, mut wr) = stream.into_split();
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let read = read_loop(conn, &mut rd, reading, &events);
     let write = async {
         while let Some(cmd) = rx.recv().await {
@@ -211,7 +337,7 @@ async fn run(
 
 async fn read_loop(
     conn: ConnId,
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    rd: &mut (impl AsyncRead + Unpin),
     reading: Reading,
     events: &mpsc::Sender<Event>,
 ) -> CloseReason {

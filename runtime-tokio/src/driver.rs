@@ -6,6 +6,7 @@
 use crate::conn::{self, Ids, WriteCmd, Writer};
 use crate::logging::LogControl;
 use crate::net::{self, NetError};
+use crate::tls::{Tls, TlsError};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -57,6 +58,9 @@ pub enum DriverError {
     /// The configured algorithm cannot be built.
     #[error(transparent)]
     Algorithm(#[from] switchboard_core::algorithm::AlgorithmError),
+    /// The TLS configuration of TLS or WSS listeners cannot be built.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// Signal handlers could not be installed.
     #[error("cannot listen for signals: {0}")]
     Signals(std::io::Error),
@@ -67,6 +71,7 @@ struct Driver {
     epoch: Instant,
     udp: HashMap<ListenerId, Arc<UdpSocket>>,
     local_ip: HashMap<ListenerId, IpAddr>,
+    tls: Tls,
     conns: HashMap<ConnId, Writer>,
     services: HashMap<Service, AbortHandle>,
     events: mpsc::Sender<Event>,
@@ -93,6 +98,7 @@ pub async fn run(
         epoch,
         udp: HashMap::new(),
         local_ip: HashMap::new(),
+        tls: Tls::default(),
         conns: HashMap::new(),
         services: HashMap::new(),
         events,
@@ -157,7 +163,14 @@ impl Driver {
         let ids = Arc::new(Ids::default());
         let stack = &self.balancer.config().sip_stack;
         let (rcvbuf, sndbuf) = (stack.receive_udp_buffer_size, stack.send_udp_buffer_size);
-        for spec in self.balancer.listeners() {
+        let listeners = self.balancer.listeners();
+        if listeners
+            .iter()
+            .any(|l| matches!(l.id.transport, Transport::Tls | Transport::Wss))
+        {
+            self.tls = Tls::load(&self.balancer.config().ssl, stack.tls_client_auth)?;
+        }
+        for spec in listeners {
             let id = spec.id;
             let what = format!("{:?} {}", id.leg, id.transport.as_str());
             let addr = net::resolve(&spec.host, spec.port, id.ipv6).await?;
@@ -168,14 +181,17 @@ impl Driver {
                     tokio::spawn(udp_recv(socket.clone(), id, self.events.clone()));
                     self.udp.insert(id, socket);
                 }
-                Transport::Tcp => {
+                Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => {
                     let listener = net::tcp_listener(&what, addr)?;
                     let events = self.events.clone();
-                    tokio::spawn(conn::accept_sip(listener, id, ids.clone(), events));
-                }
-                Transport::Tls | Transport::Ws | Transport::Wss => {
-                    tracing::warn!(%addr, leg = ?id.leg, "transport {} not served yet", id.transport.as_str());
-                    continue;
+                    let accepting = self.tls.accepting(id.transport);
+                    tokio::spawn(conn::accept_sip(
+                        listener,
+                        id,
+                        accepting,
+                        ids.clone(),
+                        events,
+                    ));
                 }
             }
             tracing::info!(%addr, "listening for SIP: {what}");
@@ -285,10 +301,16 @@ impl Driver {
                 self.conns.remove(&conn);
             }
             Output::Connect { conn, listener, to } => {
+                let Some(connecting) = self.tls.connecting(listener.transport) else {
+                    tracing::warn!(%to, "cannot open an outbound {} connection without ssl/trustStore", listener.transport.as_str());
+                    self.pending.push_back(Input::ConnectFailed { conn });
+                    return;
+                };
                 let (tx, rx) = conn::writer();
                 self.conns.insert(conn, tx);
                 let local = self.local_ip.get(&listener).copied();
-                tokio::spawn(conn::connect(conn, local, to, rx, self.events.clone()));
+                let events = self.events.clone();
+                tokio::spawn(conn::connect(conn, local, to, connecting, rx, events));
             }
             Output::HttpNotify { to, request } => {
                 self.notifies

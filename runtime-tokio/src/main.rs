@@ -11,6 +11,8 @@ mod conn;
 mod driver;
 mod logging;
 mod net;
+mod tls;
+mod ws;
 
 use cli::Command;
 use config_file::load as read_config;
