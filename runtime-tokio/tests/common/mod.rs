@@ -115,6 +115,23 @@ impl LbPorts {
     }
 }
 
+/// Changes to the test configuration of [`Lb::start_extra`]: timers and extra elements.
+#[derive(Debug, Clone, Default)]
+pub struct LbExtra {
+    /// `<nodeTimeout>` in ms (default 8400).
+    pub node_timeout_ms: Option<u64>,
+    /// `<heartbeatInterval>` in ms (default 150).
+    pub heartbeat_interval_ms: Option<u64>,
+    /// Extra elements in `<common>`.
+    pub common: String,
+    /// Extra elements in `<sip><external>`.
+    pub external: String,
+    /// Extra elements in `<sip><internal>`.
+    pub internal: String,
+    /// Extra `<property>` elements in `<sipStack>`.
+    pub sip_stack: String,
+}
+
 /// A running balancer; killed by PID when dropped.
 #[derive(Debug)]
 pub struct Lb {
@@ -133,14 +150,30 @@ impl Lb {
     /// [`Lb::start`] with extra elements in `<common>` (e.g. `<shutdownTimeout>`) and in
     /// `<sip><external>` (e.g. `<ipv6UdpPort>`).
     pub fn start_with(dir: &Path, ports: LbPorts, common_extra: &str, external_extra: &str) -> Lb {
+        let extra = LbExtra {
+            common: common_extra.to_owned(),
+            external: external_extra.to_owned(),
+            ..LbExtra::default()
+        };
+        Lb::start_extra(dir, ports, &extra)
+    }
+
+    /// [`Lb::start`] with the configuration changes of `extra`.
+    pub fn start_extra(dir: &Path, ports: LbPorts, extra: &LbExtra) -> Lb {
+        let node_timeout = extra.node_timeout_ms.unwrap_or(8400);
+        let heartbeat_interval = extra.heartbeat_interval_ms.unwrap_or(150);
+        let common_extra = &extra.common;
+        let external_extra = &extra.external;
+        let internal_extra = &extra.internal;
+        let sip_stack_extra = &extra.sip_stack;
         let config = format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <load-balancer-properties>
   <common>
     <host>127.0.0.1</host>
     <ipv6Host>::1</ipv6Host>
-    <nodeTimeout>8400</nodeTimeout>
-    <heartbeatInterval>150</heartbeatInterval>
+    <nodeTimeout>{node_timeout}</nodeTimeout>
+    <heartbeatInterval>{heartbeat_interval}</heartbeatInterval>
     <apiPort>{management}</apiPort>
     {common_extra}
   </common>
@@ -156,11 +189,13 @@ impl Lb {
     <internal>
       <udpPort>{internal}</udpPort>
       <tcpPort>{internal}</tcpPort>
+      {internal_extra}
     </internal>
   </sip>
   <sipStack>
     <property><key>RECEIVE_UDP_BUFFER_SIZE</key><value>2097152</value></property>
     <property><key>SEND_UDP_BUFFER_SIZE</key><value>2097152</value></property>
+    {sip_stack_extra}
   </sipStack>
   <heartbeat>
     <heartbeatConfig>
@@ -225,6 +260,68 @@ impl Lb {
     pub fn heartbeat(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.ports.heartbeat))
     }
+
+    pub fn internal(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports.internal))
+    }
+
+    pub fn management(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports.management))
+    }
+
+    /// The body of `/lbinfo` parsed, or `None` if the management port does not answer.
+    pub fn lbinfo(&self) -> Option<serde_json::Value> {
+        http_json(self.management(), "/lbinfo")
+    }
+
+    /// The body of `/lbstat` parsed, or `None` if the management port does not answer.
+    pub fn lbstat(&self) -> Option<serde_json::Value> {
+        http_json(self.management(), "/lbstat")
+    }
+
+    /// The (hostName, udpPort, sessionId) of every IPv4 and IPv6 node `/lbinfo` lists.
+    pub fn node_list(&self) -> Vec<(String, String, String)> {
+        let Some(info) = self.lbinfo() else {
+            return Vec::new();
+        };
+        let mut nodes = Vec::new();
+        for family in ["nodesIPv4", "nodesIPv6"] {
+            let list = info["Nodes info"][family]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for n in list {
+                let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+                nodes.push((
+                    text(&n["hostName"]),
+                    text(&n["properties"]["udpPort"]),
+                    text(&n["properties"]["sessionId"]),
+                ));
+            }
+        }
+        nodes
+    }
+}
+
+/// The JSON body of a GET, parsed; `None` on any failure.
+pub fn http_json(to: SocketAddr, path: &str) -> Option<serde_json::Value> {
+    let answer = http_get(to, path).ok()?;
+    let (_, body) = answer.split_once("\r\n\r\n")?;
+    serde_json::from_str(body).ok()
+}
+
+/// Polls `cond` every 50 ms for at most `limit`; returns whether it became true.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 impl Drop for Lb {
@@ -270,12 +367,48 @@ pub struct Node {
     thread: Option<JoinHandle<()>>,
     /// Requests the balancer sent to the node's own heartbeat port (the LB→node `stop`).
     pub received: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The `sessionId` the node registered with.
+    pub session: String,
+    /// The balancer's heartbeat address.
+    pub lb: SocketAddr,
+    /// The node's own heartbeat port (where the balancer sends `stop`).
+    pub heartbeat_port: u16,
 }
 
 impl Node {
     /// Registers a node whose SIP UDP and TCP port is `sip_port` and returns once the balancer
     /// answered `start` (at most 10 s).
     pub fn register(lb: SocketAddr, name: &str, sip_port: u16) -> Node {
+        Node::register_as(lb, name, LOCALHOST, sip_port)
+    }
+
+    /// Sends `{"shutdown":{"sessionId":N}}` (graceful shutdown, §3.2); returns the answer.
+    pub fn shutdown(&self) -> std::io::Result<String> {
+        http_post(
+            self.lb,
+            &format!(r#"{{"shutdown":{{"sessionId":{}}}}}"#, self.session),
+        )
+    }
+
+    /// Sends `{"stop":{"sessionId":N}}` (immediate removal, §3.2) and stops heartbeating.
+    pub fn stop(mut self) -> std::io::Result<String> {
+        self.halt();
+        http_post(
+            self.lb,
+            &format!(r#"{{"stop":{{"sessionId":{}}}}}"#, self.session),
+        )
+    }
+
+    /// Stops sending heartbeats (the node's SIP side is untouched) and waits for the thread.
+    pub fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// [`Node::register`] announcing `ip` (e.g. `::1`) as the node's address.
+    pub fn register_as(lb: SocketAddr, name: &str, ip: &str, sip_port: u16) -> Node {
         let session = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .expect("clock after 1970")
@@ -286,7 +419,7 @@ impl Node {
         let own_port = own.local_addr().expect("local addr").port();
         let start = serde_json::json!({"start": {
             "hostName": name,
-            "ip": LOCALHOST,
+            "ip": ip,
             "udpPort": sip_port.to_string(),
             "tcpPort": sip_port.to_string(),
             "version": "0",
@@ -331,6 +464,9 @@ impl Node {
             stop,
             thread: Some(thread),
             received,
+            session: session.to_string(),
+            lb,
+            heartbeat_port: own_port,
         }
     }
 }
@@ -375,10 +511,7 @@ fn answer_stop(mut stream: TcpStream) -> Option<String> {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.halt();
     }
 }
 
@@ -440,4 +573,247 @@ pub fn sipp_count(dir: &Path, scenario: &str, pid: u32, column: &str) -> Option<
 /// A file's text, or a note that it is missing.
 pub fn read_or_note(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| format!("({}: {e})", path.display()))
+}
+
+/// The directory of the SIPp scenario files of these tests.
+pub fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scenarios")
+        .join(name)
+}
+
+/// Starts a SIPp UAC (`-sn uac` unless `args` has `-sf`) toward `target` placing `calls` calls
+/// at `rate` per second over `transport`, with a 60 s global timeout; named `name` in `dir`.
+pub fn start_uac(
+    dir: &Path,
+    name: &str,
+    target: SocketAddr,
+    transport: &str,
+    calls: u64,
+    rate: u32,
+    args: &[&str],
+) -> Proc {
+    let port = free_port().to_string();
+    let (calls, rate, target) = (calls.to_string(), rate.to_string(), target.to_string());
+    let mut all: Vec<&str> = vec![
+        "-t",
+        transport,
+        "-r",
+        &rate,
+        "-m",
+        &calls,
+        "-p",
+        &port,
+        "-timeout",
+        "60s",
+        "-timeout_error",
+    ];
+    if !args.contains(&"-sf") {
+        all.extend(["-sn", "uac"]);
+    }
+    all.extend(args);
+    all.push(&target);
+    Proc::spawn(name, &mut sipp(dir, name, &all))
+}
+
+/// Starts a SIPp UAS (`-sn uas` unless `args` has `-sf`) on `port` over `transport`.
+pub fn start_uas(dir: &Path, name: &str, port: u16, transport: &str, args: &[&str]) -> Proc {
+    let port = port.to_string();
+    let mut all: Vec<&str> = vec!["-t", transport, "-p", &port];
+    if !args.contains(&"-sf") {
+        all.extend(["-sn", "uas"]);
+    }
+    all.extend(args);
+    Proc::spawn(name, &mut sipp(dir, name, &all))
+}
+
+/// The body of a SIP heartbeat (§3.5) for a node at 127.0.0.1 whose SIP UDP and TCP port is
+/// `sip_port`.
+pub fn sip_heartbeat_body(name: &str, sip_port: u16, session: &str) -> String {
+    format!(
+        "udpPort={sip_port}\ntcpPort={sip_port}\nhostname={name}\nip={LOCALHOST}\nsessionId={session}\n"
+    )
+}
+
+/// One `OPTIONS` carrying `Mobicents-Heartbeat: 1` and `body`, sent from `local`.
+pub fn sip_heartbeat_options(local: SocketAddr, to: SocketAddr, seq: u32, body: &str) -> String {
+    format!(
+        "OPTIONS sip:{to} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK-hb-{}-{seq}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:heartbeat@{local}>;tag=hb{seq}\r\n\
+         To: <sip:{to}>\r\n\
+         Call-ID: heartbeat-{}-{seq}@{local}\r\n\
+         CSeq: {seq} OPTIONS\r\n\
+         Mobicents-Heartbeat: 1\r\n\
+         Content-Type: text/plain\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        local.port(),
+        local.port(),
+        body.len()
+    )
+}
+
+/// A third-party node's SIP heartbeat (§3.5): an `OPTIONS` with `Mobicents-Heartbeat` and a
+/// `key=value` body sent over UDP to `to` every second until dropped. Counts the 200 OK
+/// answers it gets.
+#[derive(Debug)]
+pub struct SipHeartbeat {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    /// 200 OK answers received so far.
+    pub answered: Arc<AtomicU32>,
+}
+
+impl SipHeartbeat {
+    pub fn start(to: SocketAddr, body: String) -> SipHeartbeat {
+        let socket = UdpSocket::bind((LOCALHOST, 0)).expect("bind heartbeat socket");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let local = socket.local_addr().expect("local addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicU32::new(0));
+        let (flag, count) = (stop.clone(), answered.clone());
+        let thread = thread::spawn(move || {
+            let mut seq = 1;
+            while !flag.load(Ordering::Relaxed) {
+                let options = sip_heartbeat_options(local, to, seq, &body);
+                let _ = socket.send_to(options.as_bytes(), to);
+                seq += 1;
+                for _ in 0..10 {
+                    if flag.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let mut buf = [0u8; 4096];
+                    if let Ok((n, _)) = socket.recv_from(&mut buf) {
+                        if buf[..n].starts_with(b"SIP/2.0 200 ") {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        });
+        SipHeartbeat {
+            stop,
+            thread: Some(thread),
+            answered,
+        }
+    }
+}
+
+impl Drop for SipHeartbeat {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A node's SIP side that answers nothing and records every message it receives over UDP and
+/// TCP on one port (loopback), until dropped.
+#[derive(Debug)]
+pub struct SipSink {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    /// Every UDP datagram and every TCP read, as text.
+    pub received: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl SipSink {
+    pub fn start() -> SipSink {
+        let port = free_port();
+        let udp = UdpSocket::bind((LOCALHOST, port)).expect("bind sink UDP");
+        let tcp = TcpListener::bind((LOCALHOST, port)).expect("bind sink TCP");
+        udp.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        tcp.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (flag, log) = (stop.clone(), received.clone());
+        let udp_thread = thread::spawn(move || {
+            let mut buf = vec![0u8; 65535];
+            while !flag.load(Ordering::Relaxed) {
+                if let Ok((n, _)) = udp.recv_from(&mut buf) {
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    log.lock().expect("sink log").push(text);
+                }
+            }
+        });
+        let (flag, log) = (stop.clone(), received.clone());
+        let tcp_thread = thread::spawn(move || {
+            let mut conns: Vec<TcpStream> = Vec::new();
+            let mut buf = vec![0u8; 65535];
+            while !flag.load(Ordering::Relaxed) {
+                if let Ok((c, _)) = tcp.accept() {
+                    let _ = c.set_nonblocking(true);
+                    conns.push(c);
+                }
+                let mut open = Vec::new();
+                for mut c in conns.drain(..) {
+                    match c.read(&mut buf) {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                            log.lock().expect("sink log").push(text);
+                            open.push(c);
+                        }
+                        Err(_) => open.push(c),
+                    }
+                }
+                conns = open;
+                thread::sleep(Duration::from_millis(10));
+            }
+        });
+        SipSink {
+            port,
+            stop,
+            threads: vec![udp_thread, tcp_thread],
+            received,
+        }
+    }
+
+    /// Whether some received message contains `needle`.
+    pub fn saw(&self, needle: &str) -> bool {
+        self.received
+            .lock()
+            .expect("sink log")
+            .iter()
+            .any(|m| m.contains(needle))
+    }
+}
+
+impl Drop for SipSink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The last `lines` lines of `text`.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The SIPp files of `names` (errors, last statistics line) and the balancer's log tail, for
+/// assertion messages.
+pub fn sipp_report(dir: &Path, lb: &Lb, names: &[&str]) -> String {
+    let mut out = format!("files in {}\n", dir.display());
+    for name in names {
+        out.push_str(&format!(
+            "--- {name} errors\n{}\n--- {name} stats\n{}\n",
+            tail(&read_or_note(&dir.join(format!("{name}-errors.log"))), 20),
+            tail(&read_or_note(&dir.join(format!("{name}-stats.csv"))), 1),
+        ));
+    }
+    out.push_str(&format!(
+        "--- switchboard log (tail)\n{}",
+        tail(&lb.log(), 30)
+    ));
+    out
 }
