@@ -49,7 +49,10 @@ pub async fn accept<S>(stream: S) -> Result<WebSocketStream<S>, WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    #[allow(clippy::result_large_err, reason = "the callback's type is tungstenite's")]
+    #[allow(
+        clippy::result_large_err,
+        reason = "the callback's type is tungstenite's"
+    )]
     let check = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         if !offers_sip(request) {
             let mut refusal = ErrorResponse::new(Some(
