@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -54,56 +55,21 @@ fn response(request: &str, code: u16, reason: &str, port: u16) -> String {
     out
 }
 
-/// A WS UAS: accepts WebSocket connections with sub-protocol `sip`, answers INVITE with 180 and
-/// 200, BYE with 200, and records every request.
-async fn ws_uas(listener: TcpListener, received: Received) {
+/// A WS UAS (WSS with `tls`): accepts WebSocket connections with sub-protocol `sip`, answers
+/// INVITE with 180 and 200, BYE with 200, and records every request.
+async fn ws_uas(listener: TcpListener, received: Received, tls: Option<TlsAcceptor>) {
     let port = listener.local_addr().expect("addr").port();
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             return;
         };
-        let received = received.clone();
+        let (received, tls) = (received.clone(), tls.clone());
         tokio::spawn(async move {
-            #[allow(clippy::result_large_err, reason = "tungstenite's callback type")]
-            let check =
-                |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
-                    let offered = request
-                        .headers()
-                        .get("Sec-WebSocket-Protocol")
-                        .and_then(|v| v.to_str().ok())
-                        .is_some_and(|v| v.split(',').any(|p| p.trim() == "sip"));
-                    if offered {
-                        response
-                            .headers_mut()
-                            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("sip"));
-                    }
-                    Ok(response)
-                };
-            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, check).await else {
-                return;
-            };
-            while let Some(Ok(message)) = ws.next().await {
-                let text = match message {
-                    Message::Text(t) => t.to_string(),
-                    Message::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
-                    _ => continue,
-                };
-                if text.starts_with("SIP/2.0") {
-                    continue;
-                }
-                received.lock().expect("lock").push(text.clone());
-                let method = text.split_whitespace().next().unwrap_or_default();
-                let answers = match method {
-                    "INVITE" => vec![
-                        response(&text, 180, "Ringing", port),
-                        response(&text, 200, "OK", port),
-                    ],
-                    "BYE" => vec![response(&text, 200, "OK", port)],
-                    _ => vec![],
-                };
-                for answer in answers {
-                    if ws.send(Message::text(answer)).await.is_err() {
-                        return;
+            match tls {
+                None => serve_ws(tcp, received, port).await,
+                Some(tls) => {
+                    if let Ok(stream) = tls.accept(tcp).await {
+                        serve_ws(stream, received, port).await;
                     }
                 }
             }
@@ -111,19 +77,74 @@ async fn ws_uas(listener: TcpListener, received: Received) {
     }
 }
 
-#[test]
-fn wss_call_reaches_a_ws_node_and_completes() {
-    let dir = test_dir("wss-call");
+/// One WebSocket connection of the UAS.
+async fn serve_ws<S>(stream: S, received: Received, port: u16)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    #[allow(clippy::result_large_err, reason = "tungstenite's callback type")]
+    let check = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
+        let offered = request
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|p| p.trim() == "sip"));
+        if offered {
+            response
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("sip"));
+        }
+        Ok(response)
+    };
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, check).await else {
+        return;
+    };
+    while let Some(Ok(message)) = ws.next().await {
+        let text = match message {
+            Message::Text(t) => t.to_string(),
+            Message::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+            _ => continue,
+        };
+        if text.starts_with("SIP/2.0") {
+            continue;
+        }
+        received.lock().expect("lock").push(text.clone());
+        let method = text.split_whitespace().next().unwrap_or_default();
+        let answers = match method {
+            "INVITE" => vec![
+                response(&text, 180, "Ringing", port),
+                response(&text, 200, "OK", port),
+            ],
+            "BYE" => vec![response(&text, 200, "OK", port)],
+            _ => vec![],
+        };
+        for answer in answers {
+            if ws.send(Message::text(answer)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// A WSS client's call through the balancer to a WS node (`terminateTLSTraffic=true`) or to a
+/// WSS node the balancer reaches over its own outbound TLS connection (`false`).
+fn wss_call(test: &str, terminate: bool) {
+    let dir = test_dir(test);
     let pki = Pki::generate(&dir);
-    let lb = SecureLb::start(&dir, &pki, "Disabled");
+    let lb = SecureLb::start_with(&dir, &pki, "Disabled", terminate);
     let rt = runtime();
     let received: Received = Arc::default();
     let node = rt
         .block_on(TcpListener::bind("127.0.0.1:0"))
         .expect("bind node");
     let node_port = node.local_addr().expect("addr").port();
-    rt.spawn(ws_uas(node, received.clone()));
-    let _heartbeats = Heartbeats::start(lb.heartbeat(), "ws-node", &[("wsPort", node_port)]);
+    let (node_tls, port_key, node_via) = if terminate {
+        (None, "wsPort", "SIP/2.0/WS ")
+    } else {
+        (Some(pki.acceptor()), "wssPort", "SIP/2.0/WSS ")
+    };
+    rt.spawn(ws_uas(node, received.clone(), node_tls));
+    let _heartbeats = Heartbeats::start(lb.heartbeat(), "ws-node", &[(port_key, node_port)]);
 
     let wss_port = lb.ports.external_wss;
     let report = rt.block_on(async {
@@ -147,7 +168,7 @@ fn wss_call_reaches_a_ws_node_and_completes() {
             host: "df7jal23ls0d.invalid".to_owned(),
         };
         let uri = format!("sip:service@127.0.0.1:{wss_port};transport=ws");
-        tokio::time::timeout(Duration::from_secs(20), call(&mut link, &uri, "wss-call-1"))
+        tokio::time::timeout(Duration::from_secs(20), call(&mut link, &uri, test))
             .await
             .expect("call finished in time")
     });
@@ -167,9 +188,19 @@ fn wss_call_reaches_a_ws_node_and_completes() {
     assert_eq!(report.bye_status, Some(200), "{diagnostics}");
     assert_eq!(methods, ["INVITE", "ACK", "BYE"], "{diagnostics}");
     assert!(
-        seen[0].contains("SIP/2.0/WS "),
-        "the balancer's own Via toward the node is WS: {diagnostics}"
+        seen[0].contains(node_via),
+        "the balancer's own Via toward the node is {node_via}: {diagnostics}"
     );
+}
+
+#[test]
+fn wss_call_reaches_a_ws_node_and_completes() {
+    wss_call("wss-call", true);
+}
+
+#[test]
+fn wss_call_reaches_a_wss_node_over_outbound_tls() {
+    wss_call("wss-wss-call", false);
 }
 
 async fn refused(result: Result<impl Sized, WsError>) -> Option<u16> {

@@ -39,6 +39,8 @@ pub struct Pki {
     /// The balancer's chain and key in one file (`keyStore`).
     pub key_store: PathBuf,
     ca_der: CertificateDer<'static>,
+    server_chain: Vec<CertificateDer<'static>>,
+    server_key: Vec<u8>,
     client_chain: Vec<CertificateDer<'static>>,
     client_key: Vec<u8>,
 }
@@ -97,9 +99,24 @@ impl Pki {
             ca: ca_path,
             key_store,
             ca_der: ca.der().clone(),
+            server_chain: vec![lb_cert.der().clone(), ca.der().clone()],
+            server_key: lb_key.serialize_der(),
             client_chain: vec![client_cert.der().clone(), ca.der().clone()],
             client_key: client_key.serialize_der(),
         }
+    }
+
+    /// A TLS server with the balancer's certificate (valid for 127.0.0.1), for test nodes.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = PrivateKeyDer::try_from(self.server_key.clone()).expect("server key");
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(self.server_chain.clone(), key)
+            .expect("server config");
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
     }
 
     /// A TLS client trusting the test CA, presenting the client certificate if `with_cert`.
@@ -133,6 +150,8 @@ pub struct SecurePorts {
     pub external_ipv6_wss: u16,
     pub internal_tcp: u16,
     pub internal_ws: u16,
+    pub internal_tls: u16,
+    pub internal_wss: u16,
     pub heartbeat: u16,
     pub management: u16,
 }
@@ -147,14 +166,16 @@ impl SecurePorts {
             external_ipv6_wss: free_port(),
             internal_tcp: free_port(),
             internal_ws: free_port(),
+            internal_tls: free_port(),
+            internal_wss: free_port(),
             heartbeat: free_port(),
             management: free_port(),
         }
     }
 }
 
-/// A balancer with TLS, WS and WSS external listeners, TCP and WS internal listeners,
-/// `terminateTLSTraffic=true` and the PEM files of `pki`; killed by PID when dropped.
+/// A balancer with TLS, WS and WSS external listeners, TCP, TLS, WS and WSS internal
+/// listeners and the PEM files of `pki`; killed by PID when dropped.
 #[derive(Debug)]
 pub struct SecureLb {
     pub ports: SecurePorts,
@@ -163,9 +184,14 @@ pub struct SecureLb {
 }
 
 impl SecureLb {
-    /// Starts the balancer with `TLS_CLIENT_AUTH_TYPE=client_auth` and waits (at most 10 s)
-    /// until every listener is open.
+    /// Starts the balancer with `terminateTLSTraffic=true` and
+    /// `TLS_CLIENT_AUTH_TYPE=client_auth` and waits (at most 10 s) until every listener is open.
     pub fn start(dir: &Path, pki: &Pki, client_auth: &str) -> SecureLb {
+        SecureLb::start_with(dir, pki, client_auth, true)
+    }
+
+    /// [`SecureLb::start`] with `terminateTLSTraffic` as given.
+    pub fn start_with(dir: &Path, pki: &Pki, client_auth: &str, terminate: bool) -> SecureLb {
         let p = SecurePorts::free();
         let config = format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -193,10 +219,12 @@ impl SecureLb {
       <udpPort>{internal_tcp}</udpPort>
       <tcpPort>{internal_tcp}</tcpPort>
       <wsPort>{internal_ws}</wsPort>
+      <tlsPort>{internal_tls}</tlsPort>
+      <wssPort>{internal_wss}</wssPort>
     </internal>
   </sip>
   <ssl>
-    <terminateTLSTraffic>true</terminateTLSTraffic>
+    <terminateTLSTraffic>{terminate}</terminateTLSTraffic>
     <keyStore>{key_store}</keyStore>
     <trustStore>{trust_store}</trustStore>
     <tlsClientProtocols>TLSv1.1,TLSv1.2,TLSv1.3</tlsClientProtocols>
@@ -220,6 +248,8 @@ impl SecureLb {
             external_ipv6_wss = p.external_ipv6_wss,
             internal_tcp = p.internal_tcp,
             internal_ws = p.internal_ws,
+            internal_tls = p.internal_tls,
+            internal_wss = p.internal_wss,
             heartbeat = p.heartbeat,
             key_store = pki.key_store.display(),
             trust_store = pki.ca.display(),
