@@ -226,7 +226,7 @@ fn missing_sections_take_code_defaults() {
     assert_eq!(c.smpp.timeout_response, Duration::from_millis(3000));
     assert_eq!(c.smpp.timeout_enquire, Duration::from_millis(10_000));
     assert_eq!(c.smpp.reconnect_period, Duration::from_millis(500));
-    assert_eq!(c.sip_stack.tls_client_auth, TlsClientAuth::Enabled);
+    assert_eq!(c.sip_stack.tls_client_auth, TlsClientAuth::Disabled);
     assert_eq!(c.sip_stack.max_message_size, None);
     assert_eq!(c.heartbeat.port, 2610);
 }

@@ -164,7 +164,7 @@ pub(crate) fn read_sip_stack(mut s: Section<'_>, ctx: &mut Ctx) -> SipStackConfi
         send_udp_buffer_size: None,
         max_message_size: None,
         worker_threads: None,
-        tls_client_auth: TlsClientAuth::Enabled,
+        tls_client_auth: TlsClientAuth::Disabled,
         never_add_received_rport: false,
     };
     let property_path = s.path_of("property");

@@ -439,7 +439,7 @@ pub struct SipStackConfig {
     pub max_message_size: Option<u32>,
     /// `THREAD_POOL_SIZE`: worker threads (`None` = one per core).
     pub worker_threads: Option<u32>,
-    /// `TLS_CLIENT_AUTH_TYPE`. Default [`TlsClientAuth::Enabled`] as in JAIN-SIP.
+    /// `TLS_CLIENT_AUTH_TYPE`. Default [`TlsClientAuth::Disabled`]: SIP clients rarely carry certificates (JAIN-SIP defaulted to `Enabled`; the reference sample sets `Disabled`).
     pub tls_client_auth: TlsClientAuth,
     /// `NEVER_ADD_RECEIVED_RPORT`. Default false.
     pub never_add_received_rport: bool,
