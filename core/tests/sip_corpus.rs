@@ -525,6 +525,8 @@ fn corpus_stream_semantics() {
             "ncl" => assert_eq!(first, Err(FrameError::InvalidContentLength)),
             "mcl01" => assert_eq!(first, Err(FrameError::ConflictingContentLength)),
             "inv2543" => assert_eq!(first, Err(FrameError::MissingContentLength), "{file}"),
+            // Its request line has no SIP-Version: not a SIP stream at all.
+            "test" => assert_eq!(first, Err(FrameError::NotSip), "{file}"),
             _ => {
                 let Ok(Some(Frame::Message(msg))) = first else {
                     panic!("{file}: {first:?}")

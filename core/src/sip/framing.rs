@@ -43,6 +43,44 @@ pub enum FrameError {
     /// Several Content-Length headers disagree (RFC 4475 `mcl01`).
     #[error("conflicting Content-Length headers")]
     ConflictingContentLength,
+    /// The stream does not start with a SIP start line (RFC 3261 §7.1, §7.2): a method token
+    /// followed by a space, or `SIP/` for a response. Binary junk or a TLS handshake sent to
+    /// a plain TCP port is refused as soon as its first bytes arrive.
+    #[error("the stream does not start with a SIP request or status line")]
+    NotSip,
+}
+
+/// Longest first line accepted before its CRLF arrives.
+const MAX_START_LINE: usize = 8 * 1024;
+
+/// True for the characters of an RFC 3261 §25.1 `token` (a request method).
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+/// Checks that `b` (the stream after any keep-alive CRLFs) can begin a SIP message: a status
+/// line starting `SIP/`, or a request line `METHOD SP Request-URI SP SIP-Version`. Only the
+/// first line is looked at, as far as it has arrived.
+fn check_start_line(b: &[u8]) -> Result<(), FrameError> {
+    let line_end = memchr::memmem::find(b, b"\r\n");
+    let line = b.get(..line_end.unwrap_or(b.len())).unwrap_or_default();
+    if line_end.is_none() && line.len() > MAX_START_LINE {
+        return Err(FrameError::NotSip);
+    }
+    let probe = line.get(..4).unwrap_or(line);
+    if b"SIP/".starts_with(probe) {
+        return Ok(());
+    }
+    let method_len = line.iter().take_while(|c| is_token_char(**c)).count();
+    match line.get(method_len) {
+        // The method so far is a token; the rest has not arrived.
+        None => Ok(()),
+        Some(b' ') if method_len > 0 => match line_end {
+            Some(_) if !line.windows(5).any(|w| w == b" SIP/") => Err(FrameError::NotSip),
+            _ => Ok(()),
+        },
+        Some(_) => Err(FrameError::NotSip),
+    }
 }
 
 /// Reassembles SIP messages from a byte stream. One per connection; feed it what the
@@ -109,6 +147,7 @@ impl Framer {
                 break;
             }
             let b: &[u8] = &self.buf;
+            check_start_line(b)?;
             let from = self.scanned.saturating_sub(3);
             let Some(i) = b
                 .get(from..)
@@ -194,6 +233,39 @@ impl Framer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn junk_and_tls_handshakes_are_refused_from_their_first_bytes() {
+        for junk in [
+            &b"\x00\xff\x10binary"[..],
+            &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+            &b"GET\t/ HTTP/1.1"[..],
+            &b" INVITE sip:a@b SIP/2.0"[..],
+            &b"INVITE sip:a@b HTTP/1.1\r\n"[..],
+        ] {
+            let mut f = Framer::default();
+            f.feed(junk);
+            assert_eq!(f.next_message(), Err(FrameError::NotSip), "{junk:?}");
+        }
+        let mut f = Framer::default();
+        f.feed(&[b'A'; MAX_START_LINE + 1]);
+        assert_eq!(f.next_message(), Err(FrameError::NotSip));
+    }
+
+    #[test]
+    fn partial_start_lines_wait_for_more() {
+        for partial in [
+            &b"INV"[..],
+            b"INVITE sip:bob@exam",
+            b"SI",
+            b"SIP/2.0 20",
+            b"\r\nOPTIONS ",
+        ] {
+            let mut f = Framer::default();
+            f.feed(partial);
+            assert_eq!(f.next_message(), Ok(None), "{partial:?}");
+        }
+    }
 
     #[test]
     fn pings_and_messages() {
