@@ -9,7 +9,8 @@
 use crate::io::{ConnId, ListenerId};
 use crate::node::Transport;
 use crate::sip::Framer;
-use std::collections::BTreeMap;
+use crate::time::Timestamp;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 /// One SIP stream connection.
@@ -22,6 +23,8 @@ pub struct StreamConn {
     /// Reassembles messages from the byte stream (TCP and TLS). WebSocket connections carry
     /// one message per frame and bypass it.
     pub framer: Framer,
+    /// Since when an incomplete message has been waiting for the rest of its bytes.
+    partial_since: Option<Timestamp>,
 }
 
 /// What the caller must do to send on a stream toward a peer.
@@ -38,6 +41,8 @@ pub enum Route {
 pub struct Connections {
     by_id: BTreeMap<ConnId, StreamConn>,
     by_peer: BTreeMap<(Transport, SocketAddr), ConnId>,
+    /// Connections holding an incomplete message, by the time it started.
+    partials: BTreeSet<(Timestamp, ConnId)>,
     next_outbound: u64,
     max_message_size: usize,
     max_headers: usize,
@@ -50,6 +55,7 @@ impl Connections {
         Connections {
             by_id: BTreeMap::new(),
             by_peer: BTreeMap::new(),
+            partials: BTreeSet::new(),
             next_outbound: 0,
             max_message_size,
             max_headers,
@@ -82,6 +88,9 @@ impl Connections {
     /// Forgets a connection that closed or failed; returns it if it was known.
     pub fn remove(&mut self, conn: ConnId) -> Option<StreamConn> {
         let gone = self.by_id.remove(&conn)?;
+        if let Some(since) = gone.partial_since {
+            self.partials.remove(&(since, conn));
+        }
         let key = (gone.listener.transport, gone.peer);
         if self.by_peer.get(&key) == Some(&conn) {
             self.by_peer.remove(&key);
@@ -102,6 +111,41 @@ impl Connections {
         (self.max_message_size, self.max_headers)
     }
 
+    /// Records whether `conn`'s framer holds an incomplete message after a read; call after
+    /// draining its frames. The clock starts with the first byte of the message.
+    pub fn note_partial(&mut self, conn: ConnId, now: Timestamp) {
+        let Some(c) = self.by_id.get_mut(&conn) else {
+            return;
+        };
+        match (c.framer.buffered() > 0, c.partial_since) {
+            (true, None) => {
+                c.partial_since = Some(now);
+                self.partials.insert((now, conn));
+            }
+            (false, Some(since)) => {
+                c.partial_since = None;
+                self.partials.remove(&(since, conn));
+            }
+            _ => {}
+        }
+    }
+
+    /// When the oldest incomplete message will have waited `limit`.
+    pub fn next_partial_deadline(&self, limit: std::time::Duration) -> Option<Timestamp> {
+        self.partials
+            .first()
+            .map(|(since, _)| since.saturating_add(limit))
+    }
+
+    /// Connections whose incomplete message has waited `limit` or longer at `now`.
+    pub fn stalled(&self, now: Timestamp, limit: std::time::Duration) -> Vec<ConnId> {
+        self.partials
+            .iter()
+            .take_while(|(since, _)| since.saturating_add(limit) <= now)
+            .map(|(_, conn)| *conn)
+            .collect()
+    }
+
     /// Number of open SIP stream connections (`NumberOfActiveSipConnections`, without UDP).
     pub fn len(&self) -> usize {
         self.by_id.len()
@@ -120,6 +164,7 @@ impl Connections {
                 listener,
                 peer,
                 framer,
+                partial_since: None,
             },
         );
         self.by_peer.insert((listener.transport, peer), conn);

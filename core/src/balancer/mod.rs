@@ -33,6 +33,11 @@ use connections::{Connections, Route};
 pub use listeners::{ListenerSpec, ServiceSpec};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How long an incomplete SIP message may wait on a stream for the rest of its bytes before
+/// the connection is closed: 64 × T1, the RFC 3261 §17 transaction timeout (32 s).
+pub const PARTIAL_MESSAGE_TIMEOUT: Duration = Duration::from_secs(32);
 
 /// The Switchboard core. See the module documentation for the run-loop contract.
 #[derive(Debug)]
@@ -155,7 +160,10 @@ impl Balancer {
                 peer,
                 bytes,
             } => self.service_data(now, service, conn, peer, &bytes),
-            Input::Timeout => self.cluster.handle_timeout(now),
+            Input::Timeout => {
+                self.cluster.handle_timeout(now);
+                self.close_stalled_streams(now);
+            }
         }
         self.log_cluster_events();
     }
@@ -170,10 +178,13 @@ impl Balancer {
     /// so a driver never sleeps on pending work.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        if self.out.is_empty() {
-            self.cluster.next_deadline()
-        } else {
-            Some(self.last_now)
+        if !self.out.is_empty() {
+            return Some(self.last_now);
+        }
+        let stalled = self.conns.next_partial_deadline(PARTIAL_MESSAGE_TIMEOUT);
+        match (self.cluster.next_deadline(), stalled) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -381,7 +392,10 @@ impl Balancer {
                         payload: Bytes::from_static(b"\r\n"),
                     });
                 }
-                Ok(None) => return,
+                Ok(None) => {
+                    self.conns.note_partial(conn, now);
+                    return;
+                }
                 Err(error) => {
                     tracing::debug!(%peer, %error, "closing SIP stream that cannot be framed");
                     self.cluster.stats_mut().rejected += 1;
@@ -389,6 +403,20 @@ impl Balancer {
                     self.out.push_back(Output::Close { conn });
                     return;
                 }
+            }
+        }
+    }
+
+    /// Closes stream connections whose incomplete message has waited longer than
+    /// [`PARTIAL_MESSAGE_TIMEOUT`]: a peer that trickles a message, or stops mid-message, must
+    /// not hold a connection and its buffer for ever.
+    fn close_stalled_streams(&mut self, now: Timestamp) {
+        for conn in self.conns.stalled(now, PARTIAL_MESSAGE_TIMEOUT) {
+            if let Some(gone) = self.conns.remove(conn) {
+                tracing::debug!(peer = %gone.peer, "closing SIP stream stalled in the middle of a message");
+                self.cluster.stats_mut().rejected += 1;
+                self.pending.remove(&conn);
+                self.out.push_back(Output::Close { conn });
             }
         }
     }

@@ -366,3 +366,78 @@ fn reload_applies_algorithm_and_timeouts_and_reports_listener_changes() {
     b.handle(Timestamp::from_millis(25_000), Input::Timeout);
     assert_eq!(b.cluster().registry().all_nodes().count(), 0);
 }
+
+#[test]
+fn a_stream_stalled_in_the_middle_of_a_message_is_closed_after_the_transaction_timeout() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    let conn = ConnId(5);
+    b.handle(
+        Timestamp::ZERO,
+        Input::Accepted {
+            conn,
+            listener: external(Transport::Tcp),
+            peer: peer(),
+        },
+    );
+    let start = Timestamp::from_millis(1_000);
+    b.handle(
+        start,
+        Input::StreamData {
+            conn,
+            bytes: Bytes::from_static(b"INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP"),
+        },
+    );
+    assert!(drain(&mut b).is_empty());
+    let deadline = b.poll_timeout().expect("a stalled message arms a deadline");
+    assert_eq!(deadline, start.saturating_add(PARTIAL_MESSAGE_TIMEOUT));
+    // More bytes of the same message do not restart the clock.
+    b.handle(
+        Timestamp::from_millis(20_000),
+        Input::StreamData {
+            conn,
+            bytes: Bytes::from_static(b" 127.0.0.1"),
+        },
+    );
+    assert_eq!(b.poll_timeout(), Some(deadline));
+    b.handle(deadline, Input::Timeout);
+    assert_eq!(drain(&mut b), vec![Output::Close { conn }]);
+    assert_eq!(b.cluster().stats().rejected, 1);
+    assert_eq!(b.poll_timeout(), None, "nothing left to wait for");
+}
+
+#[test]
+fn a_completed_message_clears_the_stall_clock() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    let conn = ConnId(6);
+    b.handle(
+        Timestamp::ZERO,
+        Input::Accepted {
+            conn,
+            listener: external(Transport::Tcp),
+            peer: peer(),
+        },
+    );
+    let invite = INVITE.replace("SIP/2.0/UDP 127.0.0.1:5070", "SIP/2.0/TCP 127.0.0.1:5070");
+    let (first, second) = invite.as_bytes().split_at(50);
+    b.handle(
+        Timestamp::from_millis(1),
+        Input::StreamData {
+            conn,
+            bytes: Bytes::copy_from_slice(first),
+        },
+    );
+    assert!(b.poll_timeout().is_some());
+    b.handle(
+        Timestamp::from_millis(2),
+        Input::StreamData {
+            conn,
+            bytes: Bytes::copy_from_slice(second),
+        },
+    );
+    drain(&mut b);
+    assert_eq!(
+        b.poll_timeout(),
+        None,
+        "no node registered, no partial message: no deadline"
+    );
+}
