@@ -73,8 +73,10 @@ fn check_start_line(b: &[u8]) -> Result<(), FrameError> {
     }
     let method_len = line.iter().take_while(|c| is_token_char(**c)).count();
     match line.get(method_len) {
-        // The method so far is a token; the rest has not arrived.
-        None => Ok(()),
+        // The method so far is a token and the rest has not arrived; a complete line that is
+        // only a token is no request line.
+        None if line_end.is_none() => Ok(()),
+        None => Err(FrameError::NotSip),
         Some(b' ') if method_len > 0 => match line_end {
             Some(_) if !line.windows(5).any(|w| w == b" SIP/") => Err(FrameError::NotSip),
             _ => Ok(()),
@@ -242,6 +244,8 @@ mod tests {
             &b"GET\t/ HTTP/1.1"[..],
             &b" INVITE sip:a@b SIP/2.0"[..],
             &b"INVITE sip:a@b HTTP/1.1\r\n"[..],
+            &b"PC\r\n"[..],
+            &b"PC\r"[..],
         ] {
             let mut f = Framer::default();
             f.feed(junk);
