@@ -22,6 +22,8 @@ use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
+/// Queued events handled per wake-up of the core task before signals and timers are polled.
+const BURST: usize = 64;
 /// Inputs waiting for the core task before I/O tasks have to wait.
 const EVENT_QUEUE: usize = 8192;
 /// How long the LB→node notifications of a shutdown may take.
@@ -250,17 +252,38 @@ impl Driver {
                     self.feed(Input::Timeout).await;
                 }
                 event = inbox.recv() => match event {
-                    Some(Event::Input(input)) => self.feed(input).await,
-                    Some(Event::Opened { conn, writer, input }) => {
-                        self.conns.insert(conn, writer);
-                        if let Some(input) = input {
-                            self.feed(input).await;
+                    Some(event) => {
+                        self.event(event).await;
+                        // One wake-up serves a burst: take what is already queued before
+                        // polling signals and timers again (bounded, so they are not starved).
+                        for _ in 0..BURST {
+                            match inbox.try_recv() {
+                                Ok(event) => self.event(event).await,
+                                Err(_) => break,
+                            }
                         }
                     }
                     // Unreachable while `self.events` is alive.
                     None => return Ok(()),
                 },
                 Some(_) = self.notifies.join_next(), if !self.notifies.is_empty() => {}
+            }
+        }
+    }
+
+    /// Handles one event from an I/O task.
+    async fn event(&mut self, event: Event) {
+        match event {
+            Event::Input(input) => self.feed(input).await,
+            Event::Opened {
+                conn,
+                writer,
+                input,
+            } => {
+                self.conns.insert(conn, writer);
+                if let Some(input) = input {
+                    self.feed(input).await;
+                }
             }
         }
     }

@@ -437,7 +437,7 @@ pub struct SipStackConfig {
     pub send_udp_buffer_size: Option<u32>,
     /// `MAX_MESSAGE_SIZE`: largest accepted SIP message in bytes (`None` = codec limit).
     pub max_message_size: Option<u32>,
-    /// `THREAD_POOL_SIZE`: worker threads (`None` = one per core).
+    /// `THREAD_POOL_SIZE`: I/O worker threads, at most one per core (`None` or 1 = one event-loop thread).
     pub worker_threads: Option<u32>,
     /// `TLS_CLIENT_AUTH_TYPE`. Default [`TlsClientAuth::Disabled`]: SIP clients rarely carry certificates (JAIN-SIP defaulted to `Enabled`; the reference sample sets `Disabled`).
     pub tls_client_auth: TlsClientAuth,
