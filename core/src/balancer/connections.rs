@@ -25,6 +25,8 @@ pub struct StreamConn {
     pub framer: Framer,
     /// Since when an incomplete message has been waiting for the rest of its bytes.
     partial_since: Option<Timestamp>,
+    /// The last time bytes went either way.
+    last_activity: Timestamp,
 }
 
 /// What the caller must do to send on a stream toward a peer.
@@ -64,19 +66,26 @@ impl Connections {
 
     /// Records a connection the driver accepted. A newer connection from the same peer
     /// becomes the one messages toward that peer use.
-    pub fn accepted(&mut self, conn: ConnId, listener: ListenerId, peer: SocketAddr) {
-        self.insert(conn, listener, peer);
+    pub fn accepted(
+        &mut self,
+        conn: ConnId,
+        listener: ListenerId,
+        peer: SocketAddr,
+        now: Timestamp,
+    ) {
+        self.insert(conn, listener, peer, now);
     }
 
     /// Finds the connection toward `peer` over `transport`, or mints an outbound one leaving
     /// from `listener`. Call once per stream message to send.
-    pub fn route_to(&mut self, listener: ListenerId, peer: SocketAddr) -> Route {
+    pub fn route_to(&mut self, listener: ListenerId, peer: SocketAddr, now: Timestamp) -> Route {
         if let Some(&conn) = self.by_peer.get(&(listener.transport, peer)) {
+            self.touch(conn, now);
             return Route::Existing(conn);
         }
         self.next_outbound += 1;
         let conn = ConnId(ConnId::OUTBOUND_BIT | self.next_outbound);
-        self.insert(conn, listener, peer);
+        self.insert(conn, listener, peer, now);
         Route::Opened(conn)
     }
 
@@ -146,6 +155,31 @@ impl Connections {
             .collect()
     }
 
+    /// Records traffic on `conn` (bytes received, or a message written).
+    pub fn touch(&mut self, conn: ConnId, now: Timestamp) {
+        if let Some(c) = self.by_id.get_mut(&conn) {
+            c.last_activity = c.last_activity.max(now);
+        }
+    }
+
+    /// Connections without traffic for longer than their limit at `now`: `outbound` for the
+    /// connections the balancer opened, `inbound` for those peers opened.
+    pub fn idle(
+        &self,
+        now: Timestamp,
+        outbound: std::time::Duration,
+        inbound: std::time::Duration,
+    ) -> Vec<ConnId> {
+        self.by_id
+            .iter()
+            .filter(|(id, c)| {
+                let limit = if id.is_outbound() { outbound } else { inbound };
+                c.last_activity.saturating_add(limit) <= now
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Number of open SIP stream connections (`NumberOfActiveSipConnections`, without UDP).
     pub fn len(&self) -> usize {
         self.by_id.len()
@@ -156,7 +190,7 @@ impl Connections {
         self.by_id.is_empty()
     }
 
-    fn insert(&mut self, conn: ConnId, listener: ListenerId, peer: SocketAddr) {
+    fn insert(&mut self, conn: ConnId, listener: ListenerId, peer: SocketAddr, now: Timestamp) {
         let framer = Framer::new(self.max_message_size, self.max_headers);
         self.by_id.insert(
             conn,
@@ -165,6 +199,7 @@ impl Connections {
                 peer,
                 framer,
                 partial_since: None,
+                last_activity: now,
             },
         );
         self.by_peer.insert((listener.transport, peer), conn);
@@ -188,9 +223,9 @@ mod tests {
     fn messages_toward_a_client_reuse_its_connection() {
         let mut t = Connections::new(65536, 256);
         let client: SocketAddr = "192.0.2.1:40000".parse().unwrap();
-        t.accepted(ConnId(1), tcp(Leg::External), client);
+        t.accepted(ConnId(1), tcp(Leg::External), client, Timestamp::ZERO);
         assert_eq!(
-            t.route_to(tcp(Leg::External), client),
+            t.route_to(tcp(Leg::External), client, Timestamp::ZERO),
             Route::Existing(ConnId(1))
         );
     }
@@ -199,28 +234,33 @@ mod tests {
     fn a_node_without_connection_gets_one_outbound_connection_reused_afterwards() {
         let mut t = Connections::new(65536, 256);
         let node: SocketAddr = "10.0.0.7:5080".parse().unwrap();
-        let Route::Opened(conn) = t.route_to(tcp(Leg::Internal), node) else {
+        let Route::Opened(conn) = t.route_to(tcp(Leg::Internal), node, Timestamp::ZERO) else {
             panic!("expected a new connection")
         };
         assert!(conn.is_outbound());
-        assert_eq!(t.route_to(tcp(Leg::Internal), node), Route::Existing(conn));
+        assert_eq!(
+            t.route_to(tcp(Leg::Internal), node, Timestamp::ZERO),
+            Route::Existing(conn)
+        );
         assert!(t.remove(conn).is_some());
-        assert!(matches!(t.route_to(tcp(Leg::Internal), node), Route::Opened(c) if c != conn));
+        assert!(
+            matches!(t.route_to(tcp(Leg::Internal), node, Timestamp::ZERO), Route::Opened(c) if c != conn)
+        );
     }
 
     #[test]
     fn closing_the_newest_connection_falls_back_to_an_older_one() {
         let mut t = Connections::new(65536, 256);
         let peer: SocketAddr = "192.0.2.1:40000".parse().unwrap();
-        t.accepted(ConnId(1), tcp(Leg::External), peer);
-        t.accepted(ConnId(2), tcp(Leg::External), peer);
+        t.accepted(ConnId(1), tcp(Leg::External), peer, Timestamp::ZERO);
+        t.accepted(ConnId(2), tcp(Leg::External), peer, Timestamp::ZERO);
         assert_eq!(
-            t.route_to(tcp(Leg::External), peer),
+            t.route_to(tcp(Leg::External), peer, Timestamp::ZERO),
             Route::Existing(ConnId(2))
         );
         t.remove(ConnId(2));
         assert_eq!(
-            t.route_to(tcp(Leg::External), peer),
+            t.route_to(tcp(Leg::External), peer, Timestamp::ZERO),
             Route::Existing(ConnId(1))
         );
         assert_eq!(t.len(), 1);

@@ -39,6 +39,16 @@ use std::time::Duration;
 /// the connection is closed: 64 × T1, the RFC 3261 §17 transaction timeout (32 s).
 pub const PARTIAL_MESSAGE_TIMEOUT: Duration = Duration::from_secs(32);
 
+/// How often idle stream connections are looked for.
+pub const IDLE_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// A connection the balancer opened toward a node is closed after this long without traffic;
+/// the next message opens a new one.
+pub const OUTBOUND_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A connection a client or node opened is closed after this long without traffic: longer
+/// than a usual registration interval (3600 s), since requests toward a client behind NAT or
+/// a browser can only use the connection it opened (RFC 5626, RFC 7118).
+pub const INBOUND_IDLE_TIMEOUT: Duration = Duration::from_secs(7200);
+
 /// The Switchboard core. See the module documentation for the run-loop contract.
 #[derive(Debug)]
 pub struct Balancer {
@@ -52,6 +62,8 @@ pub struct Balancer {
     /// Messages written to outbound connections that are not established yet, kept so that
     /// a connection that cannot be opened fails them over instead of losing them.
     pending: BTreeMap<ConnId, Vec<PendingSend>>,
+    /// When idle stream connections are next looked for; `None` while there are none.
+    next_idle_sweep: Option<Timestamp>,
     last_now: Timestamp,
 }
 
@@ -95,6 +107,7 @@ impl Balancer {
             transmits: Vec::new(),
             regex_pins: Vec::new(),
             pending: BTreeMap::new(),
+            next_idle_sweep: None,
             last_now: now,
         })
     }
@@ -143,7 +156,10 @@ impl Balancer {
                 conn,
                 listener,
                 peer,
-            } => self.conns.accepted(conn, listener, peer),
+            } => {
+                self.conns.accepted(conn, listener, peer, now);
+                self.arm_idle_sweep(now);
+            }
             Input::Connected { conn } => {
                 self.pending.remove(&conn);
                 tracing::debug!(?conn, "outbound SIP connection established");
@@ -163,6 +179,7 @@ impl Balancer {
             Input::Timeout => {
                 self.cluster.handle_timeout(now);
                 self.close_stalled_streams(now);
+                self.close_idle_streams(now);
             }
         }
         self.log_cluster_events();
@@ -181,11 +198,14 @@ impl Balancer {
         if !self.out.is_empty() {
             return Some(self.last_now);
         }
-        let stalled = self.conns.next_partial_deadline(PARTIAL_MESSAGE_TIMEOUT);
-        match (self.cluster.next_deadline(), stalled) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.cluster.next_deadline(),
+            self.conns.next_partial_deadline(PARTIAL_MESSAGE_TIMEOUT),
+            self.next_idle_sweep.filter(|_| !self.conns.is_empty()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Applies a reloaded configuration (SIGHUP or a file change; DECISIONS.md §2). SIP
@@ -334,11 +354,12 @@ impl Balancer {
             });
             return None;
         }
-        let conn = match self.conns.route_to(listener, to) {
+        let conn = match self.conns.route_to(listener, to, self.last_now) {
             Route::Existing(conn) => conn,
             Route::Opened(conn) => {
                 self.out.push_back(Output::Connect { conn, listener, to });
                 self.pending.insert(conn, Vec::new());
+                self.arm_idle_sweep(self.last_now);
                 conn
             }
         };
@@ -350,6 +371,7 @@ impl Balancer {
     }
 
     fn stream_data(&mut self, now: Timestamp, conn: ConnId, bytes: Bytes) {
+        self.conns.touch(conn, now);
         let Some(c) = self.conns.get_mut(conn) else {
             tracing::debug!(?conn, "data on an unknown connection");
             return;
@@ -419,6 +441,33 @@ impl Balancer {
                 self.out.push_back(Output::Close { conn });
             }
         }
+    }
+
+    fn arm_idle_sweep(&mut self, now: Timestamp) {
+        if self.next_idle_sweep.is_none() {
+            self.next_idle_sweep = Some(now.saturating_add(IDLE_SWEEP_INTERVAL));
+        }
+    }
+
+    /// Closes stream connections without traffic for longer than [`OUTBOUND_IDLE_TIMEOUT`]
+    /// (connections the balancer opened toward nodes) or [`INBOUND_IDLE_TIMEOUT`] (connections
+    /// clients and nodes opened), then schedules the next sweep while connections remain.
+    fn close_idle_streams(&mut self, now: Timestamp) {
+        if self.next_idle_sweep.is_none_or(|at| at > now) {
+            return;
+        }
+        for conn in self
+            .conns
+            .idle(now, OUTBOUND_IDLE_TIMEOUT, INBOUND_IDLE_TIMEOUT)
+        {
+            if let Some(gone) = self.conns.remove(conn) {
+                tracing::debug!(peer = %gone.peer, "closing idle SIP stream");
+                self.pending.remove(&conn);
+                self.out.push_back(Output::Close { conn });
+            }
+        }
+        self.next_idle_sweep =
+            (!self.conns.is_empty()).then(|| now.saturating_add(IDLE_SWEEP_INTERVAL));
     }
 
     fn service_data(

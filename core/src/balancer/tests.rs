@@ -437,7 +437,70 @@ fn a_completed_message_clears_the_stall_clock() {
     drain(&mut b);
     assert_eq!(
         b.poll_timeout(),
+        Some(Timestamp::ZERO.saturating_add(IDLE_SWEEP_INTERVAL)),
+        "no partial message left: only the idle sweep of the open connection"
+    );
+}
+
+#[test]
+fn idle_connections_are_closed_outbound_after_five_minutes_inbound_after_two_hours() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    register_node(&mut b, Timestamp::ZERO);
+    let client = ConnId(8);
+    b.handle(
+        Timestamp::ZERO,
+        Input::Accepted {
+            conn: client,
+            listener: external(Transport::Tcp),
+            peer: "127.0.0.1:41000".parse().unwrap(),
+        },
+    );
+    let invite = INVITE.replace("SIP/2.0/UDP 127.0.0.1:5070", "SIP/2.0/TCP 127.0.0.1:5070");
+    b.handle(
+        Timestamp::from_millis(1),
+        Input::StreamData {
+            conn: client,
+            bytes: Bytes::from(invite),
+        },
+    );
+    let node_conn = drain(&mut b)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Connect { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .expect("a connection toward the node");
+    b.handle(
+        Timestamp::from_millis(2),
+        Input::Connected { conn: node_conn },
+    );
+    let mut now = Timestamp::ZERO;
+    let mut closed = Vec::new();
+    while now < Timestamp::from_millis(7_300_000) && closed.len() < 2 {
+        now = b
+            .poll_timeout()
+            .expect("open connections keep a deadline")
+            .max(now);
+        b.handle(now, Input::Timeout);
+        for o in drain(&mut b) {
+            if let Output::Close { conn } = o {
+                closed.push((conn, now));
+            }
+        }
+    }
+    let when = |c: ConnId| {
+        closed
+            .iter()
+            .find(|(x, _)| *x == c)
+            .map(|(_, t)| t.as_millis() / 1000)
+    };
+    let outbound = when(node_conn).expect("the idle node connection is closed");
+    assert!((300..=360).contains(&outbound), "closed at {outbound} s");
+    let inbound = when(client).expect("the idle client connection is closed");
+    assert!((7200..=7260).contains(&inbound), "closed at {inbound} s");
+    assert_eq!(
+        b.poll_timeout(),
         None,
-        "no node registered, no partial message: no deadline"
+        "no connection left, no node left: nothing to wait for"
     );
 }
