@@ -61,10 +61,14 @@ fn is_token_char(b: u8) -> bool {
 /// Checks that `b` (the stream after any keep-alive CRLFs) can begin a SIP message: a status
 /// line starting `SIP/`, or a request line `METHOD SP Request-URI SP SIP-Version`. Only the
 /// first line is looked at, as far as it has arrived.
-fn check_start_line(b: &[u8]) -> Result<(), FrameError> {
+///
+/// Only the first `max_message_size` bytes are looked at, so a first line longer than the
+/// size limit is reported as too large whether the stream arrives whole or in pieces.
+fn check_start_line(b: &[u8], max_message_size: usize) -> Result<(), FrameError> {
+    let b = b.get(..max_message_size).unwrap_or(b);
     let line_end = memchr::memmem::find(b, b"\r\n");
     let line = b.get(..line_end.unwrap_or(b.len())).unwrap_or_default();
-    if line_end.is_none() && line.len() > MAX_START_LINE {
+    if line.len() > MAX_START_LINE {
         return Err(FrameError::NotSip);
     }
     let probe = line.get(..4).unwrap_or(line);
@@ -149,7 +153,7 @@ impl Framer {
                 break;
             }
             let b: &[u8] = &self.buf;
-            check_start_line(b)?;
+            check_start_line(b, self.max_message_size)?;
             let from = self.scanned.saturating_sub(3);
             let Some(i) = b
                 .get(from..)
@@ -254,6 +258,32 @@ mod tests {
         let mut f = Framer::default();
         f.feed(&[b'A'; MAX_START_LINE + 1]);
         assert_eq!(f.next_message(), Err(FrameError::NotSip));
+    }
+
+    #[test]
+    fn a_first_line_longer_than_the_size_limit_is_too_large_however_it_arrives() {
+        let mut stream = b"OPTIONS sip:".to_vec();
+        stream.extend_from_slice(&[b'a'; 100]);
+        stream.extend_from_slice(b"\r\n");
+        let mut whole = Framer::new(84, 64);
+        whole.feed(&stream);
+        let mut split = Framer::new(84, 64);
+        let mut last = Ok(None);
+        for piece in stream.chunks(7) {
+            split.feed(piece);
+            last = split.next_message();
+            if last.is_err() {
+                break;
+            }
+        }
+        assert!(matches!(
+            whole.next_message(),
+            Err(FrameError::MessageTooLarge { .. })
+        ));
+        assert!(
+            matches!(last, Err(FrameError::MessageTooLarge { .. })),
+            "{last:?}"
+        );
     }
 
     #[test]
