@@ -131,6 +131,17 @@ impl Cluster {
             .as_mut()
     }
 
+    /// The live nodes of `version` and the address family, with that version's algorithm
+    /// (created on first use): what every routing decision reads.
+    fn routing_view(&mut self, version: &Version, ipv6: bool) -> (&[Node], &mut dyn Algorithm) {
+        let settings = &self.algorithm_settings;
+        let alg = self
+            .algorithms
+            .entry(version.clone())
+            .or_insert_with(|| build_or_default(settings, version));
+        (self.registry.live_nodes(version, ipv6), alg.as_mut())
+    }
+
     /// The algorithm of `version`, if that version was seen.
     pub fn algorithm(&self, version: &Version) -> Option<&dyn Algorithm> {
         self.algorithms.get(version).map(|a| a.as_ref())
@@ -160,11 +171,7 @@ impl Cluster {
         req: &dyn algorithm::KeySource,
         now: Timestamp,
     ) -> Option<NodeId> {
-        let candidates = self.registry.live_nodes(version, ipv6);
-        let alg = self
-            .algorithms
-            .entry(version.clone())
-            .or_insert_with(|| build_or_default(&self.algorithm_settings, version));
+        let (candidates, alg) = self.routing_view(version, ipv6);
         let id = alg.select_for_new_request(req, candidates, now)?;
         // Never hand out a node the algorithm should not have picked.
         candidates.iter().any(|n| n.id == id).then_some(id)
@@ -179,11 +186,7 @@ impl Cluster {
         hint: NodeId,
         now: Timestamp,
     ) -> NodeId {
-        let candidates = self.registry.live_nodes(version, ipv6);
-        let alg = self
-            .algorithms
-            .entry(version.clone())
-            .or_insert_with(|| build_or_default(&self.algorithm_settings, version));
+        let (candidates, alg) = self.routing_view(version, ipv6);
         let id = alg.select_for_assigned_request(req, hint, candidates, now);
         if candidates.iter().any(|n| n.id == id) {
             id
@@ -214,11 +217,7 @@ impl Cluster {
         dead: NodeId,
         now: Timestamp,
     ) -> Option<NodeId> {
-        let candidates = self.registry.live_nodes(version, ipv6);
-        let alg = self
-            .algorithms
-            .entry(version.clone())
-            .or_insert_with(|| build_or_default(&self.algorithm_settings, version));
+        let (candidates, alg) = self.routing_view(version, ipv6);
         let id = alg.failover(req, dead, candidates, now)?;
         candidates.iter().any(|n| n.id == id).then_some(id)
     }
@@ -234,11 +233,7 @@ impl Cluster {
         via_node: Option<NodeId>,
         now: Timestamp,
     ) -> Option<NodeId> {
-        let candidates = self.registry.live_nodes(version, ipv6);
-        let alg = self
-            .algorithms
-            .entry(version.clone())
-            .or_insert_with(|| build_or_default(&self.algorithm_settings, version));
+        let (candidates, alg) = self.routing_view(version, ipv6);
         let id = alg.response_target(resp, direction, via_node, candidates, now)?;
         candidates.iter().any(|n| n.id == id).then_some(id)
     }
