@@ -71,8 +71,8 @@ fn check_start_line(b: &[u8], max_message_size: usize) -> Result<(), FrameError>
     if line.len() > MAX_START_LINE {
         return Err(FrameError::NotSip);
     }
-    let probe = line.get(..4).unwrap_or(line);
-    if b"SIP/".starts_with(probe) {
+    // A status line, or the beginning of one that has not fully arrived.
+    if line.starts_with(b"SIP/") || (line_end.is_none() && b"SIP/".starts_with(line)) {
         return Ok(());
     }
     let method_len = line.iter().take_while(|c| is_token_char(**c)).count();
@@ -250,6 +250,8 @@ mod tests {
             &b"INVITE sip:a@b HTTP/1.1\r\n"[..],
             &b"PC\r\n"[..],
             &b"PC\r"[..],
+            &b"SIP\r\n"[..],
+            &b"SIP\r"[..],
         ] {
             let mut f = Framer::default();
             f.feed(junk);
