@@ -578,7 +578,9 @@ impl Balancer {
 
     fn log_cluster_events(&mut self) {
         while let Some(event) = self.cluster.poll_event() {
-            tracing::info!(?event, "cluster");
+            // The registry already wrote one info line per node joining, leaving, going graceful
+            // or bad; the full event is for debugging.
+            tracing::debug!(?event, "cluster event");
         }
     }
 }
