@@ -9,7 +9,7 @@
 
 use crate::report::Outcome;
 use crate::sip as s;
-use crate::world::{ms, CallTimer, Event, Phase, World};
+use crate::world::{ms, Call, CallTimer, Event, Phase, World};
 use bytes::Bytes;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -114,32 +114,7 @@ impl World {
         let now = self.now();
         let ua = crate::addr::caller(self.calls[c].caller);
         let call = &mut self.calls[c];
-        let first_hop = call
-            .route_set
-            .first()
-            .and_then(|r| s::uri_addr(r))
-            .or_else(|| s::uri_addr(&call.remote_target))
-            .unwrap_or(call.target);
-        let mut m = String::with_capacity(512);
-        let _ = write!(
-            m,
-            "BYE {} SIP/2.0\r\nVia: SIP/2.0/UDP {ua};branch=z9hG4bKb{c}\r\n",
-            call.remote_target
-        );
-        if !call.route_set.is_empty() {
-            let _ = write!(m, "Route: {}\r\n", call.route_set.join(", "));
-        }
-        let _ = write!(
-            m,
-            "Max-Forwards: 70\r\nFrom: <sip:caller{k}@{ip}>;tag=f{c}\r\nTo: <sip:service@{t}>;tag={tag}\r\n\
-             Call-ID: {id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
-            k = call.caller,
-            ip = ua.ip(),
-            t = call.target,
-            tag = call.to_tag,
-            id = call.call_id
-        );
-        let bye = Bytes::from(m);
+        let (bye, first_hop) = in_dialog_request(call, ua, c, "BYE", 2, 'b');
         call.bye = Some((bye.clone(), first_hop));
         call.bye_sent_at = now;
         call.phase = Phase::Terminating;
@@ -231,32 +206,7 @@ impl World {
         call.to_tag = s::to_tag(msg).unwrap_or_default();
         call.remote_target = s::contact_uri(msg).unwrap_or_default();
         call.route_set = routes;
-        let first_hop = call
-            .route_set
-            .first()
-            .and_then(|r| s::uri_addr(r))
-            .or_else(|| s::uri_addr(&call.remote_target))
-            .unwrap_or(call.target);
-        let mut m = String::with_capacity(512);
-        let _ = write!(
-            m,
-            "ACK {} SIP/2.0\r\nVia: SIP/2.0/UDP {ua};branch=z9hG4bKa{c}\r\n",
-            call.remote_target
-        );
-        if !call.route_set.is_empty() {
-            let _ = write!(m, "Route: {}\r\n", call.route_set.join(", "));
-        }
-        let _ = write!(
-            m,
-            "Max-Forwards: 70\r\nFrom: <sip:caller{k}@{ip}>;tag=f{c}\r\nTo: <sip:service@{t}>;tag={tag}\r\n\
-             Call-ID: {id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
-            k = call.caller,
-            ip = ua.ip(),
-            t = call.target,
-            tag = call.to_tag,
-            id = call.call_id
-        );
-        let ack = Bytes::from(m);
+        let (ack, first_hop) = in_dialog_request(call, ua, c, "ACK", 1, 'a');
         call.ack = Some((ack.clone(), first_hop));
         call.phase = Phase::Established;
         let (hold, node_hangs_up) = (call.hold, call.node_hangs_up);
@@ -267,4 +217,43 @@ impl World {
             self.call_schedule(c, hold, CallTimer::Hangup);
         }
     }
+}
+
+/// An in-dialog request of caller `c` (RFC 3261 §12.2.1.1): Request-URI = the remote target,
+/// Route = the route set, sent to the first Route's address (or the remote target's). `branch`
+/// tells the ACK and BYE branches of the call apart.
+fn in_dialog_request(
+    call: &Call,
+    ua: SocketAddr,
+    c: usize,
+    method: &str,
+    cseq: u32,
+    branch: char,
+) -> (Bytes, SocketAddr) {
+    let first_hop = call
+        .route_set
+        .first()
+        .and_then(|r| s::uri_addr(r))
+        .or_else(|| s::uri_addr(&call.remote_target))
+        .unwrap_or(call.target);
+    let mut m = String::with_capacity(512);
+    let _ = write!(
+        m,
+        "{method} {} SIP/2.0\r\nVia: SIP/2.0/UDP {ua};branch=z9hG4bK{branch}{c}\r\n",
+        call.remote_target
+    );
+    if !call.route_set.is_empty() {
+        let _ = write!(m, "Route: {}\r\n", call.route_set.join(", "));
+    }
+    let _ = write!(
+        m,
+        "Max-Forwards: 70\r\nFrom: <sip:caller{k}@{ip}>;tag=f{c}\r\nTo: <sip:service@{t}>;tag={tag}\r\n\
+         Call-ID: {id}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+        k = call.caller,
+        ip = ua.ip(),
+        t = call.target,
+        tag = call.to_tag,
+        id = call.call_id
+    );
+    (Bytes::from(m), first_hop)
 }
