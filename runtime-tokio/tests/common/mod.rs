@@ -95,6 +95,28 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port");
 }
 
+/// Waits (at most 10 s) until the balancer started as `proc`, logging to
+/// `dir/switchboard.log`, has opened every socket; panics with its log if it exits first.
+pub fn wait_until_listening(proc: &mut Proc, dir: &Path) {
+    let log = || std::fs::read_to_string(dir.join("switchboard.log")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            panic!("switchboard exited early ({status}):\n{}", log());
+        }
+        // The log line is written once every socket is open.
+        if log().contains("ready: every listener is open") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "switchboard did not open its ports:\n{}",
+            log()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The ports of one balancer.
 #[derive(Debug, Clone, Copy)]
 pub struct LbPorts {
@@ -229,22 +251,7 @@ impl Lb {
             dir: dir.to_owned(),
             proc,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = lb.proc.child.try_wait() {
-                panic!("switchboard exited early ({status}):\n{}", lb.log());
-            }
-            // The log line is written once every socket is open.
-            if lb.log().contains("ready: every listener is open") {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "switchboard did not open its ports:\n{}",
-                lb.log()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_listening(&mut lb.proc, &lb.dir);
         lb
     }
 

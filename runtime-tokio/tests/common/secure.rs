@@ -4,7 +4,7 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
-use crate::common::{free_port, http_post, Proc, BIN, LOCALHOST};
+use crate::common::{free_port, http_post, wait_until_listening, Proc, BIN, LOCALHOST};
 use futures_util::{SinkExt, StreamExt};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -273,21 +273,7 @@ impl SecureLb {
             dir: dir.to_owned(),
             proc,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = lb.proc.child.try_wait() {
-                panic!("switchboard exited early ({status}):\n{}", lb.log());
-            }
-            if lb.log().contains("ready: every listener is open") {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "switchboard did not open its ports:\n{}",
-                lb.log()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_listening(&mut lb.proc, &lb.dir);
         lb
     }
 
