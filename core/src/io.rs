@@ -125,6 +125,20 @@ pub enum Input {
         /// The bytes received so far on this connection, appended by the driver.
         bytes: Bytes,
     },
+    /// The answer to an [`Output::SendToHost`]: the address `host` resolved to (of the
+    /// listener's address family), or `None` if it did not resolve.
+    Resolved {
+        /// The listener named in the output.
+        listener: ListenerId,
+        /// The host name.
+        host: String,
+        /// The port.
+        port: u16,
+        /// The resolved address.
+        addr: Option<SocketAddr>,
+        /// The message to send.
+        payload: Bytes,
+    },
     /// The deadline returned by `poll_timeout` has passed.
     Timeout,
 }
@@ -163,8 +177,9 @@ pub enum Output {
         /// The connection.
         conn: ConnId,
     },
-    /// Send toward a host name the core cannot resolve (it does no DNS): resolve `host`, then
-    /// send as [`Output::SendDatagram`] for UDP or on a stream connection from `listener`.
+    /// Resolve a host name the core cannot resolve (it does no DNS), then feed
+    /// [`Input::Resolved`] with the first address of the listener's family (or `None`), the
+    /// same `listener` and the same `payload`; the core then sends it like any other message.
     SendToHost {
         /// The listener (leg, transport, family) it leaves from.
         listener: ListenerId,

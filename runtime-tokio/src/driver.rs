@@ -8,7 +8,7 @@ use crate::logging::LogControl;
 use crate::net::{self, NetError};
 use crate::tls::{Tls, TlsError};
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -344,15 +344,9 @@ impl Driver {
                 host,
                 port,
                 payload,
-            } => match self.udp.get(&listener) {
-                Some(socket) => {
-                    tokio::spawn(send_to_host(socket.clone(), host, port, payload));
-                }
-                None => {
-                    // A stream toward a name needs a connection the core knows of; see io.rs.
-                    tracing::warn!(?listener, %host, port, "cannot send to a host name on this transport yet");
-                }
-            },
+            } => {
+                tokio::spawn(resolve(listener, host, port, payload, self.events.clone()));
+            }
             Output::Stop { after } => {
                 if let Some(task) = self.services.remove(&Service::Management) {
                     task.abort();
@@ -432,24 +426,30 @@ async fn udp_recv(socket: Arc<UdpSocket>, listener: ListenerId, events: mpsc::Se
     }
 }
 
-/// Resolves `host` and sends `payload` as one datagram from `socket`.
-async fn send_to_host(socket: Arc<UdpSocket>, host: String, port: u16, payload: bytes::Bytes) {
-    let want_v6 = socket.local_addr().is_ok_and(|a| a.is_ipv6());
-    let to: Option<SocketAddr> = match tokio::net::lookup_host((host.as_str(), port)).await {
-        Ok(mut addrs) => addrs.find(|a| a.is_ipv6() == want_v6),
+/// Resolves `host` in the listener's address family and hands the answer back to the core
+/// ([`Input::Resolved`]), which sends the message like any other.
+async fn resolve(
+    listener: ListenerId,
+    host: String,
+    port: u16,
+    payload: bytes::Bytes,
+    events: mpsc::Sender<Event>,
+) {
+    let addr = match tokio::net::lookup_host((host.as_str(), port)).await {
+        Ok(mut addrs) => addrs.find(|a| a.is_ipv6() == listener.ipv6),
         Err(error) => {
             tracing::debug!(%host, %error, "cannot resolve");
             None
         }
     };
-    match to {
-        Some(to) => {
-            if let Err(error) = socket.send_to(&payload, to).await {
-                tracing::debug!(%to, %error, "send failed");
-            }
-        }
-        None => tracing::debug!(%host, "no address to send to"),
-    }
+    let resolved = Input::Resolved {
+        listener,
+        host,
+        port,
+        addr,
+        payload,
+    };
+    let _ = events.send(resolved.into()).await;
 }
 
 #[cfg(test)]

@@ -358,3 +358,58 @@ fn sighup_reloads_the_file_and_names_what_needs_a_restart() {
     );
     let _node = Node::register(lb.heartbeat(), "n1", free_port());
 }
+
+#[test]
+fn a_node_request_toward_a_host_name_over_tcp_is_resolved_and_delivered() {
+    let dir = test_dir("resolve");
+    let lb = Lb::start(&dir, LbPorts::free());
+    let client = std::net::TcpListener::bind("127.0.0.1:0").expect("client listener");
+    let client_port = client.local_addr().expect("client address").port();
+    let (node, node_addr) = udp_client();
+    let internal = lb.internal();
+    let request = format!(
+        "INVITE sip:bob@localhost:{client_port};transport=tcp SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {node_addr};branch=z9hG4bKresolve1\r\n\
+         Route: <sip:{internal};lr;node_host=127.0.0.1;node_port={}>\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:node@127.0.0.1>;tag=n1\r\n\
+         To: <sip:bob@localhost>\r\n\
+         Call-ID: resolve-by-name\r\n\
+         CSeq: 1 INVITE\r\n\
+         Content-Length: 0\r\n\r\n",
+        node_addr.port()
+    );
+    node.send_to(request.as_bytes(), internal).expect("send");
+    client.set_nonblocking(true).expect("nonblocking");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut stream = loop {
+        match client.accept() {
+            Ok((stream, _)) => break stream,
+            Err(_) if Instant::now() < deadline => sleep(Duration::from_millis(20)),
+            Err(e) => panic!(
+                "the balancer never connected to the resolved host: {e}\n{}",
+                lb.log()
+            ),
+        }
+    };
+    stream.set_nonblocking(false).expect("blocking");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !received.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        text.starts_with(&format!(
+            "INVITE sip:bob@localhost:{client_port};transport=tcp SIP/2.0\r\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("Call-ID: resolve-by-name"), "{text}");
+}

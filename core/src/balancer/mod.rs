@@ -176,6 +176,13 @@ impl Balancer {
                 peer,
                 bytes,
             } => self.service_data(now, service, conn, peer, &bytes),
+            Input::Resolved {
+                listener,
+                host,
+                port,
+                addr,
+                payload,
+            } => self.resolved(now, listener, host, port, addr, payload),
             Input::Timeout => {
                 self.cluster.handle_timeout(now);
                 self.close_stalled_streams(now);
@@ -308,13 +315,7 @@ impl Balancer {
         }
         for p in waiting {
             if p.retried || node.is_none() {
-                let mut out = std::mem::take(&mut self.transmits);
-                self.forwarder
-                    .handle_send_failure(&mut self.cluster, &p.sent, now, &mut out);
-                for t in out.drain(..) {
-                    self.transmit(t);
-                }
-                self.transmits = out;
+                self.send_failed(now, &p.sent);
             } else {
                 if let (Some((dead, version, ipv6)), Ok(msg)) =
                     (&node, SipMessage::parse(p.cause.payload.clone()))
@@ -368,6 +369,51 @@ impl Balancer {
             payload: t.payload,
         });
         self.pending.contains_key(&conn).then_some(conn)
+    }
+
+    /// A host name the forwarder had to send to has been resolved by the driver: send the
+    /// message there, on a connection like any other; a name that did not resolve is a send
+    /// failure (§1.16).
+    fn resolved(
+        &mut self,
+        now: Timestamp,
+        listener: ListenerId,
+        host: String,
+        port: u16,
+        addr: Option<SocketAddr>,
+        payload: Bytes,
+    ) {
+        let to = match addr {
+            Some(addr) => Destination::Addr(addr),
+            None => {
+                tracing::debug!(%host, port, "host name did not resolve");
+                Destination::Name { host, port }
+            }
+        };
+        let t = Transmit {
+            leg: listener.leg,
+            transport: listener.transport,
+            ipv6: listener.ipv6,
+            to,
+            payload,
+        };
+        if matches!(t.to, Destination::Addr(_)) {
+            self.transmit(t);
+        } else {
+            self.send_failed(now, &t);
+        }
+    }
+
+    /// A send could not be carried out: the forwarder answers it as §1.16 says
+    /// (`isSend5xxResponse`), and that answer is sent.
+    fn send_failed(&mut self, now: Timestamp, failed: &Transmit) {
+        let mut out = std::mem::take(&mut self.transmits);
+        self.forwarder
+            .handle_send_failure(&mut self.cluster, failed, now, &mut out);
+        for t in out.drain(..) {
+            self.transmit(t);
+        }
+        self.transmits = out;
     }
 
     fn stream_data(&mut self, now: Timestamp, conn: ConnId, bytes: Bytes) {

@@ -504,3 +504,44 @@ fn idle_connections_are_closed_outbound_after_five_minutes_inbound_after_two_hou
         "no connection left, no node left: nothing to wait for"
     );
 }
+
+#[test]
+fn a_resolved_host_name_is_sent_on_a_stream_like_any_address() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    let listener = external(Transport::Tcp);
+    let payload = Bytes::from_static(b"BYE sip:alice@client.example.com SIP/2.0\r\n\r\n");
+    let to: SocketAddr = "127.0.0.1:5099".parse().unwrap();
+    b.handle(
+        Timestamp::ZERO,
+        Input::Resolved {
+            listener,
+            host: "client.example.com".into(),
+            port: 5099,
+            addr: Some(to),
+            payload: payload.clone(),
+        },
+    );
+    let out = drain(&mut b);
+    let Some(Output::Connect {
+        conn,
+        listener: l,
+        to: dest,
+    }) = out.first().cloned()
+    else {
+        panic!("no connection opened: {out:?}")
+    };
+    assert_eq!((l, dest), (listener, to));
+    assert_eq!(out.get(1), Some(&Output::Write { conn, payload }));
+    // A name that does not resolve sends nothing (isSend5xxResponse is off by default).
+    b.handle(
+        Timestamp::ZERO,
+        Input::Resolved {
+            listener,
+            host: "nowhere.invalid".into(),
+            port: 5060,
+            addr: None,
+            payload: Bytes::from_static(b"x"),
+        },
+    );
+    assert!(drain(&mut b).is_empty());
+}
