@@ -70,10 +70,15 @@ struct TwoNodes {
 }
 
 fn two_nodes(dir: &Path, lb: &Lb, uas_args: &[&str]) -> TwoNodes {
+    two_nodes_on(dir, lb, "u1", uas_args)
+}
+
+/// [`two_nodes`] with SIPp's transport mode (`u1` UDP, `t1` TCP).
+fn two_nodes_on(dir: &Path, lb: &Lb, transport: &str, uas_args: &[&str]) -> TwoNodes {
     let ports = [free_port(), free_port()];
     let uas = vec![
-        start_uas(dir, "uasA", ports[0], "u1", uas_args),
-        start_uas(dir, "uasB", ports[1], "u1", uas_args),
+        start_uas(dir, "uasA", ports[0], transport, uas_args),
+        start_uas(dir, "uasB", ports[1], transport, uas_args),
     ];
     sleep(Duration::from_millis(300));
     let nodes = vec![
@@ -283,24 +288,35 @@ fn restart_with_a_new_session_keeps_taking_calls() {
     drop(two);
 }
 
-/// The nodes hang up: 200 UDP calls whose BYE is sent by the UAS through the Record-Route set
-/// (§1.12, §1.24) and answered by the caller; no call fails and both nodes are used.
+/// The nodes hang up: 200 calls over UDP whose BYE is sent by the UAS through the
+/// Record-Route set (§1.12, §1.24) and answered by the caller; no call fails and both nodes
+/// are used.
 #[test]
 fn nodes_send_the_bye() {
+    nodes_send_the_bye_over("u1");
+}
+
+/// The same over TCP: the node's BYE reaches the caller on the connection the caller opened.
+#[test]
+fn nodes_send_the_bye_over_tcp() {
+    nodes_send_the_bye_over("t1");
+}
+
+fn nodes_send_the_bye_over(transport: &str) {
     const CALLS: u64 = 200;
-    let dir = test_dir("node-bye");
+    let dir = test_dir(&format!("node-bye-{transport}"));
     let lb = Lb::start(&dir, LbPorts::free());
     let uas_sf = scenario("uas_sends_bye.xml");
     let uac_sf = scenario("uac_waits_for_bye.xml");
     let uas_sf = uas_sf.to_str().expect("path");
     let uac_sf = uac_sf.to_str().expect("path");
-    let two = two_nodes(&dir, &lb, &["-sf", uas_sf]);
+    let two = two_nodes_on(&dir, &lb, transport, &["-sf", uas_sf]);
     let names = ["uac", "uasA", "uasB"];
     let mut uac = start_uac(
         &dir,
         "uac",
         lb.external(),
-        "u1",
+        transport,
         CALLS,
         40,
         &["-sf", uac_sf],
