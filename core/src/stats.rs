@@ -4,6 +4,7 @@
 //! the hot path, with no lock and no atomic. Drivers read a [`SipStats`] snapshot by value
 //! (`Clone`) when a management request asks for it.
 
+use crate::node::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -45,6 +46,17 @@ pub struct SipStats {
     pub responses_by_class: BTreeMap<String, u64>,
     /// Messages that could not be parsed or routed and were answered or dropped.
     pub rejected: u64,
+    /// Traffic per node, by registry handle (a restarted node gets a new handle).
+    pub per_node: BTreeMap<NodeId, NodeTraffic>,
+}
+
+/// What one node sent and received through the balancer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeTraffic {
+    /// Client requests forwarded to the node.
+    pub requests_forwarded: u64,
+    /// Responses from the node forwarded toward clients.
+    pub responses_relayed: u64,
 }
 
 impl Default for SipStats {
@@ -61,6 +73,7 @@ impl Default for SipStats {
                 .collect(),
             responses_by_class: (1..=6).map(|c| (format!("{c}XX"), 0)).collect(),
             rejected: 0,
+            per_node: BTreeMap::new(),
         }
     }
 }
@@ -82,6 +95,16 @@ impl SipStats {
                 *self.requests_by_method.entry(key.to_owned()).or_insert(0) += 1;
             }
         }
+    }
+
+    /// Counts a client request forwarded to node `id`.
+    pub fn count_forwarded_to(&mut self, id: NodeId) {
+        self.per_node.entry(id).or_default().requests_forwarded += 1;
+    }
+
+    /// Counts a response of node `id` forwarded toward a client.
+    pub fn count_relayed_from(&mut self, id: NodeId) {
+        self.per_node.entry(id).or_default().responses_relayed += 1;
     }
 
     /// Counts one processed response. Call once per response the forwarder handles.

@@ -569,6 +569,7 @@ impl Balancer {
             stats: self.cluster.stats(),
             nodes_ipv4,
             nodes_ipv6,
+            all_nodes: registry.all_nodes().collect(),
             active_calls: self.cluster.active_calls(),
             sip_connections: self.conns.len(),
             credentials,

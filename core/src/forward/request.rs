@@ -572,6 +572,7 @@ fn client_request(
         // §1.20: count the request for the active health check.
         cluster.update_registry(now, |r| r.record_request_sent(node.id, now));
     }
+    cluster.stats_mut().count_forwarded_to(node.id);
     out.push(Transmit {
         leg: s.out_leg(Leg::Internal),
         transport: inner,

@@ -75,6 +75,7 @@ pub(super) fn handle(
                 r.record_response(id, now);
                 r.record_error_response(id, status, now);
             });
+            cluster.stats_mut().count_relayed_from(id);
         }
         let transport = via_transport(next);
         nat::patch_for_nat(&mut ed, msg, s, ipv6, transport);

@@ -27,6 +27,8 @@ pub struct ManagementView<'a> {
     pub nodes_ipv4: Vec<&'a Node>,
     /// IPv6 nodes of the latest version.
     pub nodes_ipv6: Vec<&'a Node>,
+    /// Every registered node of every version (labels of the per-node metrics).
+    pub all_nodes: Vec<&'a Node>,
     /// Calls tracked by the algorithm of the latest version; `None` for stateless algorithms
     /// (reported as −1, as the reference does).
     pub active_calls: Option<usize>,
@@ -363,6 +365,35 @@ fn metrics(view: &ManagementView<'_>) -> String {
         "gauge",
         "Registered nodes of the latest version (1 per node).",
         &nodes,
+    );
+    let label = |id: &crate::node::NodeId| {
+        let node = view.all_nodes.iter().find(|n| n.id == *id);
+        let (host, ip) = node.map_or((String::new(), String::new()), |n| {
+            (escape(&n.host_name), n.key.ip.to_string())
+        });
+        format!("{{id=\"{}\",host=\"{host}\",ip=\"{ip}\"}}", id.0)
+    };
+    let forwarded: Vec<_> = s
+        .per_node
+        .iter()
+        .map(|(id, t)| (label(id), t.requests_forwarded))
+        .collect();
+    family(
+        "switchboard_node_requests_total",
+        "counter",
+        "Client requests forwarded to each node.",
+        &forwarded,
+    );
+    let relayed: Vec<_> = s
+        .per_node
+        .iter()
+        .map(|(id, t)| (label(id), t.responses_relayed))
+        .collect();
+    family(
+        "switchboard_node_responses_total",
+        "counter",
+        "Node responses forwarded toward clients.",
+        &relayed,
     );
     out
 }

@@ -47,10 +47,14 @@ fn with_view<R>(credentials: Option<(&str, &str)>, f: impl FnOnce(&ManagementVie
     stats.count_request("INVITE", 130);
     stats.count_response(200, 117);
     let n = node();
+    stats.count_forwarded_to(n.id);
+    stats.count_forwarded_to(n.id);
+    stats.count_relayed_from(n.id);
     let view = ManagementView {
         stats: &stats,
         nodes_ipv4: vec![&n],
         nodes_ipv6: vec![],
+        all_nodes: vec![&n],
         active_calls: Some(1),
         sip_connections: 2,
         credentials,
@@ -161,6 +165,18 @@ fn metrics_are_prometheus_text_with_breakdowns() {
         assert!(text.contains(
             "switchboard_node{host=\"node1\",ip=\"127.0.0.1\",version=\"0\",state=\"active\"} 1\n"
         ));
+        assert!(
+            text.contains(
+                "switchboard_node_requests_total{id=\"1\",host=\"node1\",ip=\"127.0.0.1\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "switchboard_node_responses_total{id=\"1\",host=\"node1\",ip=\"127.0.0.1\"} 1\n"
+            ),
+            "{text}"
+        );
     });
 }
 
