@@ -95,9 +95,24 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port");
 }
 
-/// Waits (at most 10 s) until the balancer started as `proc`, logging to
-/// `dir/switchboard.log`, has opened every socket; panics with its log if it exits first.
-pub fn wait_until_listening(proc: &mut Proc, dir: &Path) {
+/// Writes `config` to `dir/lb-configuration.xml`, starts the binary on it with `RUST_LOG`
+/// set to `rust_log` and its log in `dir/switchboard.log`, and waits (at most 10 s) until every
+/// socket is open; panics with the log if the balancer exits first.
+pub fn start_balancer(dir: &Path, config: &str, rust_log: &str) -> Proc {
+    let path = dir.join("lb-configuration.xml");
+    std::fs::write(&path, config).expect("write configuration");
+    let log = std::fs::File::create(dir.join("switchboard.log")).expect("create log");
+    let mut proc = Proc::spawn(
+        "switchboard",
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", rust_log)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log),
+    );
     let log = || std::fs::read_to_string(dir.join("switchboard.log")).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -106,7 +121,7 @@ pub fn wait_until_listening(proc: &mut Proc, dir: &Path) {
         }
         // The log line is written once every socket is open.
         if log().contains("ready: every listener is open") {
-            return;
+            return proc;
         }
         assert!(
             Instant::now() < deadline,
@@ -232,27 +247,12 @@ impl Lb {
             internal = ports.internal,
             heartbeat = ports.heartbeat,
         );
-        let path = dir.join("lb-configuration.xml");
-        std::fs::write(&path, config).expect("write configuration");
-        let log = std::fs::File::create(dir.join("switchboard.log")).expect("create log");
-        let proc = Proc::spawn(
-            "switchboard",
-            Command::new(BIN)
-                .arg("--config")
-                .arg(&path)
-                .env("RUST_LOG", "info")
-                .env("NO_COLOR", "1")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log),
-        );
-        let mut lb = Lb {
+        let proc = start_balancer(dir, &config, "info");
+        Lb {
             ports,
             dir: dir.to_owned(),
             proc,
-        };
-        wait_until_listening(&mut lb.proc, &lb.dir);
-        lb
+        }
     }
 
     /// The balancer's log so far.

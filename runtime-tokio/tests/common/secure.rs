@@ -4,7 +4,7 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
-use crate::common::{free_port, http_post, wait_until_listening, Proc, BIN, LOCALHOST};
+use crate::common::{free_port, http_post, start_balancer, Proc, LOCALHOST};
 use futures_util::{SinkExt, StreamExt};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -13,7 +13,6 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -254,27 +253,12 @@ impl SecureLb {
             key_store = pki.key_store.display(),
             trust_store = pki.ca.display(),
         );
-        let path = dir.join("lb-configuration.xml");
-        std::fs::write(&path, config).expect("write configuration");
-        let log = std::fs::File::create(dir.join("switchboard.log")).expect("create log");
-        let proc = Proc::spawn(
-            "switchboard",
-            Command::new(BIN)
-                .arg("--config")
-                .arg(&path)
-                .env("RUST_LOG", "info,switchboard=debug")
-                .env("NO_COLOR", "1")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log),
-        );
-        let mut lb = SecureLb {
+        let proc = start_balancer(dir, &config, "info,switchboard=debug");
+        SecureLb {
             ports: p,
             dir: dir.to_owned(),
             proc,
-        };
-        wait_until_listening(&mut lb.proc, &lb.dir);
-        lb
+        }
     }
 
     pub fn log(&self) -> String {
