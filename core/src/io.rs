@@ -139,6 +139,16 @@ pub enum Input {
         /// The message to send.
         payload: Bytes,
     },
+    /// The operating system reported that a datagram sent from `listener`'s socket to `to`
+    /// was refused (ICMP port or host unreachable, read from the socket's error queue). The
+    /// core treats the peer as unable to take SIP traffic right now: a node becomes suspect
+    /// and what was sent to it goes to another node.
+    SendFailed {
+        /// The listener whose socket sent the datagram.
+        listener: ListenerId,
+        /// The destination the datagram was sent to.
+        to: SocketAddr,
+    },
     /// The deadline returned by `poll_timeout` has passed.
     Timeout,
 }

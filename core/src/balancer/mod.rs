@@ -183,6 +183,7 @@ impl Balancer {
                 addr,
                 payload,
             } => self.resolved(now, listener, host, port, addr, payload),
+            Input::SendFailed { listener, to } => self.datagram_refused(now, listener, to),
             Input::Timeout => {
                 self.cluster.handle_timeout(now);
                 self.close_stalled_streams(now);
@@ -324,6 +325,20 @@ impl Balancer {
                 }
                 self.sip(now, p.cause, true);
             }
+        }
+    }
+
+    /// The OS refused a datagram sent to `to` (ICMP unreachable): a node at that address
+    /// stops getting new calls until it answers SIP again.
+    fn datagram_refused(&mut self, now: Timestamp, listener: ListenerId, to: SocketAddr) {
+        tracing::debug!(?listener, %to, "datagram refused by the destination");
+        let node = self
+            .cluster
+            .registry()
+            .find_by_addr(to.ip(), to.port())
+            .map(|n| n.id);
+        if let Some(id) = node {
+            self.cluster.update_registry(now, |r| r.record_unreachable(id));
         }
     }
 

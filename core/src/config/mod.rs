@@ -24,8 +24,9 @@ mod validate;
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 pub use types::{
     AlgorithmConfig, AlgorithmKind, CommonConfig, Config, HeartbeatConfig, HostPort, HttpConfig,
-    LegConfig, LegPorts, RoutingRule, SipConfig, SipStackConfig, SmppConfig, SmppToNodeAlgorithm,
-    SmppToProviderAlgorithm, SslConfig, TlsClientAuth, UrlRewriteRule, JAVA_ALGORITHM_PACKAGE,
+    LegConfig, LegPorts, ProbingConfig, ReplyCode, ReplyCodes, RoutingRule, SipConfig,
+    SipStackConfig, SmppConfig, SmppToNodeAlgorithm, SmppToProviderAlgorithm, SslConfig,
+    StaticNode, TlsClientAuth, UrlRewriteRule, JAVA_ALGORITHM_PACKAGE,
 };
 
 use section::Ctx;

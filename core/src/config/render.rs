@@ -157,6 +157,8 @@ impl Display for Config {
             s.max_request_number_without_response,
         )?;
         o.opt_ms("maxResponseTime", s.max_response_time)?;
+        o.ms("inviteFailoverTimeout", s.invite_failover_timeout)?;
+        o.ms("startupGracePeriod", s.startup_grace_period)?;
         for (name, rules) in [
             ("routingRulesIpv4", &s.routing_rules_ipv4),
             ("routingRulesIpv6", &s.routing_rules_ipv6),

@@ -123,6 +123,95 @@ pub struct SipConfig {
     pub routing_rules_ipv4: Vec<RoutingRule>,
     /// `routingRulesIpv6/rule`, in order.
     pub routing_rules_ipv6: Vec<RoutingRule>,
+    /// `inviteFailoverTimeout`: an INVITE forwarded to a node that has sent no response at all
+    /// within this time goes to another node, and the silent node becomes suspect
+    /// (docs/decisions.md, "Node failure"). Default 1000 ms. Reloadable.
+    pub invite_failover_timeout: Duration,
+    /// `startupGracePeriod`: for this long after start, a balancer that knows no live node
+    /// does not answer initial requests that arrived over UDP (the caller retransmits and
+    /// reaches a node once one registers); `503` afterwards. Default 5000 ms; 0 turns it off.
+    pub startup_grace_period: Duration,
+    /// `<staticNodes><node>`: nodes that do not send heartbeats, registered at start (and on
+    /// reload) as permanent nodes and kept alive by SIP OPTIONS probing.
+    pub static_nodes: Vec<StaticNode>,
+    /// `<probing>`: active SIP OPTIONS probing of static nodes (always) and of heartbeat nodes
+    /// (when `probeHeartbeatNodes` is set).
+    pub probing: ProbingConfig,
+}
+
+/// One `<sip><staticNodes><node>`: a SIP server that cannot send heartbeats (Asterisk,
+/// FreeSWITCH, Kamailio as a registrar).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticNode {
+    /// `hostName`; defaults to `static-<ip>`.
+    pub host_name: String,
+    /// `ip`: an IPv4 or IPv6 literal.
+    pub ip: std::net::IpAddr,
+    /// `udpPort`, `tcpPort`, `tlsPort`, `wsPort`, `wssPort` (at least one).
+    pub ports: LegPorts,
+    /// `version`. Default `0`.
+    pub version: String,
+}
+
+/// Which probe replies count as "alive" (Kamailio dispatcher's `ds_ping_reply_codes`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ReplyCodes {
+    /// Any SIP response proves the node alive (the default).
+    #[default]
+    Any,
+    /// Only these: exact codes (`200`, `404`) or classes (`2xx` is stored as `Class(2)`).
+    Listed(Vec<ReplyCode>),
+}
+
+/// One entry of [`ReplyCodes::Listed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyCode {
+    /// An exact status code.
+    Code(u16),
+    /// A status class: `2` for `2xx`.
+    Class(u16),
+}
+
+impl ReplyCodes {
+    /// True if a probe answered with `status` counts as a success.
+    pub fn accepts(&self, status: u16) -> bool {
+        match self {
+            ReplyCodes::Any => true,
+            ReplyCodes::Listed(list) => list.iter().any(|c| match c {
+                ReplyCode::Code(code) => *code == status,
+                ReplyCode::Class(class) => status / 100 == *class,
+            }),
+        }
+    }
+}
+
+/// `<sip><probing>`: active SIP OPTIONS probing (DECISIONS.md §4, Kamailio-style).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbingConfig {
+    /// `probeHeartbeatNodes`: also probe nodes that register by heartbeat. Default false.
+    pub probe_heartbeat_nodes: bool,
+    /// `interval`: time between two probes of one node; a probe unanswered when the next is
+    /// due counts as a failure. Default 5000 ms.
+    pub interval: Duration,
+    /// `replyCodes`: comma list of codes and classes (`200,2xx,404`); empty means any.
+    pub reply_codes: ReplyCodes,
+    /// `failureThreshold`: consecutive failed probes that take a node out of rotation.
+    /// Default 3.
+    pub failure_threshold: u32,
+    /// `successThreshold`: consecutive successful probes that bring it back. Default 2.
+    pub success_threshold: u32,
+}
+
+impl Default for ProbingConfig {
+    fn default() -> Self {
+        ProbingConfig {
+            probe_heartbeat_nodes: false,
+            interval: Duration::from_millis(5000),
+            reply_codes: ReplyCodes::Any,
+            failure_threshold: 3,
+            success_threshold: 2,
+        }
+    }
 }
 
 /// `<sip><external>` or `<sip><internal>`: one SIP leg.
