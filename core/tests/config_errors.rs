@@ -302,3 +302,146 @@ fn every_error_is_reported_at_once() {
         .any(|e| e.starts_with("sip/algorithm/algorithmClass")));
     assert!(all.iter().any(|e| e.starts_with("sip/external/udpPort")));
 }
+
+/// `<sip><staticNodes>` holding `nodes`.
+fn static_nodes(nodes: &str) -> String {
+    format!("<sip><staticNodes>{nodes}</staticNodes></sip>")
+}
+
+#[test]
+fn static_node_without_ip() {
+    let e = one_error(&static_nodes(
+        "<node><hostName>a</hostName><udpPort>5060</udpPort></node>",
+    ));
+    assert_eq!(
+        e,
+        "sip/staticNodes/node/ip: a static node needs an ip (an IPv4 or IPv6 address)"
+    );
+}
+
+#[test]
+fn static_node_ip_not_an_ip_literal() {
+    for ip in [
+        "asterisk.example.com",
+        "10.0.0.256",
+        "[10.0.0.5]",
+        "2001:db8::5]",
+    ] {
+        let e = one_error(&static_nodes(&format!(
+            "<node><ip>{ip}</ip><udpPort>5060</udpPort></node>"
+        )));
+        assert!(
+            e.starts_with(&format!(
+                "sip/staticNodes/node/ip: invalid value {ip:?} (expected an IPv4 or IPv6 address"
+            )),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn static_node_port_out_of_range() {
+    for (element, value) in [
+        ("udpPort", "0"),
+        ("tcpPort", "65536"),
+        ("tlsPort", "-1"),
+        ("wsPort", "ws"),
+    ] {
+        let e = one_error(&static_nodes(&format!(
+            "<node><ip>10.0.0.5</ip><{element}>{value}</{element}></node>"
+        )));
+        assert_eq!(
+            e,
+            format!(
+                "sip/staticNodes/node/{element}: invalid value {value:?} (expected a port from 1 to 65535)"
+            )
+        );
+    }
+}
+
+#[test]
+fn static_node_without_sip_port() {
+    let e = one_error(&static_nodes(
+        "<node><hostName>a</hostName><ip>10.0.0.5</ip><version>1</version></node>",
+    ));
+    assert_eq!(
+        e,
+        "sip/staticNodes/node: a static node needs at least one SIP port: udpPort, tcpPort, \
+         tlsPort, wsPort or wssPort (node 10.0.0.5)"
+    );
+}
+
+#[test]
+fn duplicate_static_node() {
+    let e = one_error(&static_nodes(
+        "<node><hostName>a</hostName><ip>2001:db8::5</ip><udpPort>5060</udpPort></node>\
+         <node><hostName>b</hostName><ip>[2001:db8:0::5]</ip><udpPort>5060</udpPort></node>",
+    ));
+    assert_eq!(
+        e,
+        "sip/staticNodes/node: static node b ip=2001:db8::5 udpPort=5060 version=0 has the same \
+         ip and ports as an earlier node"
+    );
+}
+
+#[test]
+fn bad_reply_codes() {
+    for code in ["700", "099", "200ok", "7xx", "0xx", "22xx", "x"] {
+        let e = one_error(&format!(
+            "<sip><probing><replyCodes>200,{code}</replyCodes></probing></sip>"
+        ));
+        assert_eq!(
+            e,
+            format!(
+                "sip/probing/replyCodes: invalid value {code:?} (expected status codes 100-699 or classes 1xx-6xx, e.g. 2xx,404)"
+            )
+        );
+    }
+}
+
+#[test]
+fn probing_interval_zero() {
+    let e = one_error("<sip><probing><interval>0</interval></probing></sip>");
+    assert_eq!(e, "sip/probing/interval: 0 ms is too small (minimum 1 ms)");
+    accepted("<sip><probing><interval>1</interval></probing></sip>");
+}
+
+#[test]
+fn probing_thresholds_zero() {
+    for name in ["failureThreshold", "successThreshold"] {
+        let e = one_error(&format!("<sip><probing><{name}>0</{name}></probing></sip>"));
+        assert_eq!(
+            e,
+            format!(
+                "sip/probing/{name}: invalid value \"0\" (expected a number of consecutive probes, at least 1)"
+            )
+        );
+        accepted(&format!("<sip><probing><{name}>1</{name}></probing></sip>"));
+    }
+}
+
+#[test]
+fn static_node_and_probing_errors_are_reported_at_once() {
+    let all = errors(
+        "<sip><staticNodes><node><udpPort>0</udpPort></node>\
+         <node><ip>10.0.0.5</ip></node></staticNodes>\
+         <probing><interval>0</interval><replyCodes>9xx</replyCodes>\
+         <successThreshold>0</successThreshold></probing></sip>",
+    );
+    let paths: Vec<&str> = all
+        .iter()
+        .map(|e| e.split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "sip/staticNodes/node/ip",
+            "sip/staticNodes/node/udpPort",
+            "sip/staticNodes/node",
+            "sip/probing/interval",
+            "sip/probing/replyCodes",
+            "sip/probing/successThreshold",
+        ],
+        "{all:#?}"
+    );
+}

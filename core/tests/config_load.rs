@@ -1,9 +1,11 @@
 //! Loading complete configurations: the reference's documented sample, the embedded default,
 //! defaults for missing sections, and the rendered effective configuration.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 use switchboard_core::config::{
-    AlgorithmKind, Config, HostPort, SmppToNodeAlgorithm, SmppToProviderAlgorithm, TlsClientAuth,
+    AlgorithmKind, Config, HostPort, LegPorts, ProbingConfig, ReplyCode, ReplyCodes,
+    SmppToNodeAlgorithm, SmppToProviderAlgorithm, StaticNode, TlsClientAuth,
 };
 use switchboard_core::node::Transport;
 
@@ -315,4 +317,279 @@ fn render_lists_every_value() {
         );
     }
     assert!(!text.contains("123456"), "passwords are not rendered");
+}
+
+#[test]
+fn invite_failover_timeout_and_startup_grace_period_defaults() {
+    let s = load("<load-balancer-properties/>").sip;
+    assert_eq!(s.invite_failover_timeout, Duration::from_millis(1000));
+    assert_eq!(s.startup_grace_period, Duration::from_millis(5000));
+    let s = load(SAMPLE).sip;
+    assert_eq!(s.invite_failover_timeout, Duration::from_millis(1000));
+    assert_eq!(s.startup_grace_period, Duration::from_millis(5000));
+}
+
+#[test]
+fn invite_failover_timeout_and_startup_grace_period_set() {
+    let c = load(
+        "<load-balancer-properties><sip><inviteFailoverTimeout>2500</inviteFailoverTimeout>\
+         <startupGracePeriod>0</startupGracePeriod></sip></load-balancer-properties>",
+    );
+    assert_eq!(c.sip.invite_failover_timeout, Duration::from_millis(2500));
+    assert_eq!(c.sip.startup_grace_period, Duration::ZERO, "0 turns it off");
+    let text = c.render();
+    for line in [
+        "sip.inviteFailoverTimeout = 2500 ms",
+        "sip.startupGracePeriod = 0 ms",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}
+
+/// The documented `<staticNodes>` and `<probing>` example.
+const STATIC_NODES: &str = "<load-balancer-properties><sip>\
+    <staticNodes>\
+      <node><hostName>asterisk-1</hostName><ip>10.0.0.5</ip>\
+        <udpPort>5060</udpPort><tcpPort>5060</tcpPort><version>0</version></node>\
+      <node><hostName>freeswitch-1</hostName><ip>10.0.0.6</ip><tlsPort>5061</tlsPort>\
+        <wsPort>5066</wsPort><wssPort>7443</wssPort><version>2</version></node>\
+    </staticNodes>\
+    <probing>\
+      <probeHeartbeatNodes>false</probeHeartbeatNodes>\
+      <interval>5000</interval>\
+      <replyCodes>2xx,404</replyCodes>\
+      <failureThreshold>3</failureThreshold>\
+      <successThreshold>2</successThreshold>\
+    </probing>\
+    </sip></load-balancer-properties>";
+
+#[test]
+fn static_nodes_and_probing_example() {
+    let loaded = Config::from_xml(STATIC_NODES).expect("accepted");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let s = loaded.config.sip;
+    assert_eq!(
+        s.static_nodes,
+        vec![
+            StaticNode {
+                host_name: "asterisk-1".to_owned(),
+                ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5)),
+                ports: LegPorts {
+                    udp: Some(5060),
+                    tcp: Some(5060),
+                    ..LegPorts::default()
+                },
+                version: "0".to_owned(),
+            },
+            StaticNode {
+                host_name: "freeswitch-1".to_owned(),
+                ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 6)),
+                ports: LegPorts {
+                    tls: Some(5061),
+                    ws: Some(5066),
+                    wss: Some(7443),
+                    ..LegPorts::default()
+                },
+                version: "2".to_owned(),
+            },
+        ]
+    );
+    let p = &s.probing;
+    assert!(!p.probe_heartbeat_nodes);
+    assert_eq!(p.interval, Duration::from_millis(5000));
+    assert_eq!(
+        p.reply_codes,
+        ReplyCodes::Listed(vec![ReplyCode::Class(2), ReplyCode::Code(404)])
+    );
+    assert_eq!(p.failure_threshold, 3);
+    assert_eq!(p.success_threshold, 2);
+}
+
+#[test]
+fn static_nodes_and_probing_defaults_when_absent() {
+    let s = load("<load-balancer-properties/>").sip;
+    assert!(s.static_nodes.is_empty());
+    assert_eq!(s.probing, ProbingConfig::default());
+    assert!(!s.probing.probe_heartbeat_nodes);
+    assert_eq!(s.probing.interval, Duration::from_millis(5000));
+    assert_eq!(s.probing.reply_codes, ReplyCodes::Any);
+    assert_eq!(s.probing.failure_threshold, 3);
+    assert_eq!(s.probing.success_threshold, 2);
+    assert!(Config::embedded_default().sip.static_nodes.is_empty());
+
+    // Empty elements keep the defaults too.
+    let s = load(
+        "<load-balancer-properties><sip><staticNodes/><probing><interval/>\
+         <replyCodes></replyCodes><failureThreshold/></probing></sip></load-balancer-properties>",
+    )
+    .sip;
+    assert!(s.static_nodes.is_empty());
+    assert_eq!(s.probing, ProbingConfig::default());
+}
+
+#[test]
+fn static_node_optional_values_default() {
+    let s = load(
+        "<load-balancer-properties><sip><staticNodes><node><ip>10.0.0.7</ip>\
+         <udpPort>5080</udpPort></node></staticNodes></sip></load-balancer-properties>",
+    )
+    .sip;
+    assert_eq!(s.static_nodes.len(), 1);
+    let n = &s.static_nodes[0];
+    assert_eq!(n.host_name, "static-10.0.0.7");
+    assert_eq!(n.version, "0");
+    assert_eq!(n.ports.udp, Some(5080));
+    assert_eq!(n.ports.tcp, None);
+}
+
+#[test]
+fn static_node_ipv6_with_and_without_brackets() {
+    let s = load(
+        "<load-balancer-properties><sip><staticNodes>\
+         <node><ip>2001:db8::5</ip><udpPort>5060</udpPort></node>\
+         <node><hostName>v6</hostName><ip>[2001:db8::6]</ip><tcpPort>5070</tcpPort></node>\
+         </staticNodes></sip></load-balancer-properties>",
+    )
+    .sip;
+    let v6 = |last| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last));
+    assert_eq!(s.static_nodes.len(), 2);
+    assert_eq!(s.static_nodes[0].ip, v6(5));
+    assert_eq!(s.static_nodes[0].host_name, "static-2001:db8::5");
+    assert_eq!(s.static_nodes[1].ip, v6(6));
+    assert_eq!(s.static_nodes[1].host_name, "v6");
+    assert_eq!(s.static_nodes[1].ports.tcp, Some(5070));
+}
+
+#[test]
+fn same_ip_with_other_ports_is_another_static_node() {
+    let s = load(
+        "<load-balancer-properties><sip><staticNodes>\
+         <node><ip>10.0.0.5</ip><udpPort>5060</udpPort></node>\
+         <node><ip>10.0.0.5</ip><udpPort>5070</udpPort></node>\
+         </staticNodes></sip></load-balancer-properties>",
+    )
+    .sip;
+    assert_eq!(s.static_nodes.len(), 2);
+}
+
+#[test]
+fn reply_codes_parse_codes_and_classes() {
+    let probing = |codes: &str| {
+        load(&format!(
+            "<load-balancer-properties><sip><probing><replyCodes>{codes}</replyCodes>\
+             </probing></sip></load-balancer-properties>"
+        ))
+        .sip
+        .probing
+    };
+    let p = probing(" 200 , 4XX,6xx ,");
+    assert_eq!(
+        p.reply_codes,
+        ReplyCodes::Listed(vec![
+            ReplyCode::Code(200),
+            ReplyCode::Class(4),
+            ReplyCode::Class(6)
+        ])
+    );
+    assert!(p.reply_codes.accepts(200));
+    assert!(!p.reply_codes.accepts(202));
+    assert!(p.reply_codes.accepts(404));
+    assert!(p.reply_codes.accepts(486));
+    assert!(p.reply_codes.accepts(603));
+    assert!(!p.reply_codes.accepts(503));
+
+    let p = probing("2xx,404");
+    assert!(p.reply_codes.accepts(200));
+    assert!(p.reply_codes.accepts(299));
+    assert!(p.reply_codes.accepts(404));
+    assert!(!p.reply_codes.accepts(403));
+    assert!(!p.reply_codes.accepts(500));
+
+    assert_eq!(
+        probing(",").reply_codes,
+        ReplyCodes::Any,
+        "empty list = any"
+    );
+    assert!(ReplyCodes::Any.accepts(100));
+    assert!(ReplyCodes::Any.accepts(503));
+}
+
+#[test]
+fn probing_values_set() {
+    let p = load(
+        "<load-balancer-properties><sip><probing><probeHeartbeatNodes>true</probeHeartbeatNodes>\
+         <interval>1500</interval><failureThreshold>1</failureThreshold>\
+         <successThreshold>4</successThreshold></probing></sip></load-balancer-properties>",
+    )
+    .sip
+    .probing;
+    assert!(p.probe_heartbeat_nodes);
+    assert_eq!(p.interval, Duration::from_millis(1500));
+    assert_eq!(p.reply_codes, ReplyCodes::Any);
+    assert_eq!(p.failure_threshold, 1);
+    assert_eq!(p.success_threshold, 4);
+}
+
+#[test]
+fn static_nodes_unknown_and_repeated_elements_warn() {
+    let loaded = Config::from_xml(
+        "<load-balancer-properties><sip><staticNodes><node><ip>10.0.0.5</ip>\
+         <udpPort>5060</udpPort><weight>3</weight></node><peer/></staticNodes>\
+         <probing><timeout>1</timeout></probing><probing><interval>1</interval></probing>\
+         </sip></load-balancer-properties>",
+    )
+    .expect("accepted");
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "sip/staticNodes/node/weight: unknown element, ignored",
+            "sip/staticNodes/peer: unknown element, ignored",
+            "sip/probing: appears more than once, only the first is used",
+            "sip/probing/timeout: unknown element, ignored",
+        ]
+    );
+    assert_eq!(
+        loaded.config.sip.probing.interval,
+        Duration::from_millis(5000)
+    );
+}
+
+#[test]
+fn render_shows_static_nodes_and_probing() {
+    let text = load(STATIC_NODES).render();
+    for line in [
+        "sip.staticNodes = asterisk-1 ip=10.0.0.5 udpPort=5060 tcpPort=5060 version=0,\
+         freeswitch-1 ip=10.0.0.6 tlsPort=5061 wsPort=5066 wssPort=7443 version=2",
+        "sip.probing.probeHeartbeatNodes = false",
+        "sip.probing.interval = 5000 ms",
+        "sip.probing.replyCodes = 2xx,404",
+        "sip.probing.failureThreshold = 3",
+        "sip.probing.successThreshold = 2",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+
+    let text = Config::embedded_default().render();
+    for line in [
+        "sip.staticNodes = (none)",
+        "sip.probing.probeHeartbeatNodes = false",
+        "sip.probing.interval = 5000 ms",
+        "sip.probing.replyCodes = (any)",
+        "sip.probing.failureThreshold = 3",
+        "sip.probing.successThreshold = 2",
+        "sip.inviteFailoverTimeout = 1000 ms",
+        "sip.startupGracePeriod = 5000 ms",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use super::types::{
     AlgorithmConfig, AlgorithmKind, CommonConfig, Config, HostPort, LegConfig, LegPorts,
     RoutingRule, SipConfig,
 };
-use super::{build_services, ROOT};
+use super::{build_nodes, build_services, ROOT};
 use crate::node::Transport;
 use std::time::Duration;
 
@@ -192,6 +192,10 @@ fn read_sip(mut s: Section<'_>, ctx: &mut Ctx, common: &CommonConfig) -> SipConf
     };
     let routing_rules_ipv4 = rules(&mut s, ctx, "routingRulesIpv4");
     let routing_rules_ipv6 = rules(&mut s, ctx, "routingRulesIpv6");
+    let mut static_list = s.sub(ctx, "staticNodes");
+    let static_nodes = build_nodes::read_static_nodes(&mut static_list, ctx);
+    static_list.finish(ctx);
+    let probing = build_nodes::read_probing(s.sub(ctx, "probing"), ctx);
     let algorithm = read_algorithm(&mut s, ctx);
     let external = read_leg(s.sub(ctx, "external"), ctx, common, Some(5060));
     let internal = read_leg(s.sub(ctx, "internal"), ctx, common, None);
@@ -227,8 +231,8 @@ fn read_sip(mut s: Section<'_>, ctx: &mut Ctx, common: &CommonConfig) -> SipConf
         routing_rules_ipv6,
         invite_failover_timeout: s.millis(ctx, "inviteFailoverTimeout", 1000),
         startup_grace_period: s.millis(ctx, "startupGracePeriod", 5000),
-        static_nodes: Vec::new(),
-        probing: crate::config::types::ProbingConfig::default(),
+        static_nodes,
+        probing,
         algorithm,
         external,
         internal,

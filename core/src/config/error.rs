@@ -113,6 +113,14 @@ pub enum ConfigError {
         /// The regex compiler's message.
         message: String,
     },
+    /// Two `<sip><staticNodes><node>` with the same ip and the same ports.
+    #[error("{path}: static node {node} has the same ip and ports as an earlier node")]
+    DuplicateStaticNode {
+        /// Element path of the repeated node.
+        path: String,
+        /// The repeated node as rendered (host name, ip, ports, version).
+        node: String,
+    },
     /// A required value is disabled or missing.
     #[error("{path}: {reason}")]
     Required {

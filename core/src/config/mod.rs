@@ -13,6 +13,7 @@
 //! element path; keys that are read but have no effect are warnings, never silence.
 
 mod build;
+mod build_nodes;
 mod build_services;
 mod error;
 mod raw;

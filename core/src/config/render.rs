@@ -2,7 +2,7 @@
 //! included, sections separated by a blank line. Keys use the XML element names.
 
 use super::build::port_element;
-use super::types::{Config, HostPort, LegConfig, LegPorts};
+use super::types::{Config, HostPort, LegConfig, LegPorts, ReplyCode, ReplyCodes, StaticNode};
 use crate::node::Transport;
 use std::fmt::{self, Display, Write};
 use std::time::Duration;
@@ -14,6 +14,7 @@ struct Out<'f, 'a> {
 
 const NONE: &str = "(none)";
 const OFF: &str = "(off)";
+const ANY: &str = "(any)";
 
 impl Out<'_, '_> {
     fn line(&mut self, key: &str, value: impl Display) -> fmt::Result {
@@ -89,6 +90,29 @@ impl Display for HostPort {
             write!(f, "[{}]:{}", self.host, self.port)
         } else {
             write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// `asterisk-1 ip=10.0.0.5 udpPort=5060 tcpPort=5060 version=0`: the ports that are set only.
+impl Display for StaticNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ip={}", self.host_name, self.ip)?;
+        for t in Transport::ALL {
+            if let Some(port) = self.ports.get(t) {
+                write!(f, " {}={port}", port_element("", t))?;
+            }
+        }
+        write!(f, " version={}", self.version)
+    }
+}
+
+/// `404` or `2xx`, as written in `replyCodes`.
+impl Display for ReplyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplyCode::Code(code) => write!(f, "{code}"),
+            ReplyCode::Class(class) => write!(f, "{class}xx"),
         }
     }
 }
@@ -169,6 +193,7 @@ impl Display for Config {
                 .collect();
             o.list(name, &rendered)?;
         }
+        o.list("staticNodes", &s.static_nodes)?;
 
         let a = &s.algorithm;
         o.section("sip.algorithm")?;
@@ -206,6 +231,17 @@ impl Display for Config {
             (!groups.is_empty()).then(|| groups.concat()),
         )?;
         o.line("earlyDialogWorstCase", a.early_dialog_worst_case)?;
+
+        let p = &s.probing;
+        o.section("sip.probing")?;
+        o.line("probeHeartbeatNodes", p.probe_heartbeat_nodes)?;
+        o.ms("interval", p.interval)?;
+        match &p.reply_codes {
+            ReplyCodes::Any => o.line("replyCodes", ANY)?,
+            ReplyCodes::Listed(codes) => o.list("replyCodes", codes)?,
+        }
+        o.line("failureThreshold", p.failure_threshold)?;
+        o.line("successThreshold", p.success_threshold)?;
 
         o.section("sip.external")?;
         o.leg(&s.external)?;
