@@ -4,11 +4,12 @@
 //! timer armed at `poll_timeout`. No protocol decisions are made here.
 
 use crate::conn::{self, Ids, WriteCmd, Writer};
+use crate::errqueue;
 use crate::logging::LogControl;
 use crate::net::{self, NetError};
 use crate::tls::{Tls, TlsError};
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use switchboard_core::config::Config;
 use switchboard_core::io::{CloseReason, ConnId, Input, ListenerId, Output, Service};
 use switchboard_core::node::Transport;
 use switchboard_core::time::Timestamp;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
@@ -402,13 +404,47 @@ fn instant(epoch: Instant, at: Timestamp) -> Instant {
 }
 
 /// Receives datagrams on one UDP listener, in arrival order, until the core task is gone.
+///
+/// The socket's error queue ([`errqueue`]) is read whenever the reactor reports an error on
+/// the socket or a receive fails (with the queue enabled, an ICMP error also fails the next
+/// receive, with `ECONNREFUSED` or the like, without naming the destination); every
+/// destination found there is fed to the core as [`Input::SendFailed`]. No such error ends
+/// the loop.
 async fn udp_recv(socket: Arc<UdpSocket>, listener: ListenerId, events: mpsc::Sender<Event>) {
     let mut buf = bytes::BytesMut::with_capacity(256 * 1024);
+    let mut refused = Vec::new();
     loop {
+        let ready = match socket.ready(Interest::READABLE | Interest::ERROR).await {
+            Ok(ready) => ready,
+            // Only when the runtime shuts down.
+            Err(error) => {
+                tracing::debug!(?listener, %error, "UDP socket gone from the reactor");
+                return;
+            }
+        };
+        if ready.is_error() {
+            let drained =
+                socket.try_io(Interest::ERROR, || errqueue::drain(&*socket, &mut refused));
+            if let Err(error) = drained.as_ref().map_err(|e| e.kind()) {
+                if error != std::io::ErrorKind::WouldBlock {
+                    tracing::debug!(?listener, ?error, "UDP error queue read failed");
+                    // Wait for the next report instead of retrying at once.
+                    let _ = socket.try_io(Interest::ERROR, || {
+                        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                    });
+                }
+            }
+            if !report_refused(listener, &mut refused, &events).await {
+                return;
+            }
+        }
+        if !ready.is_readable() {
+            continue;
+        }
         if buf.capacity() < 65536 {
             buf.reserve(256 * 1024);
         }
-        match socket.recv_buf_from(&mut buf).await {
+        match socket.try_recv_buf_from(&mut buf) {
             Ok((_, from)) => {
                 let payload = buf.split().freeze();
                 let input = Input::Datagram {
@@ -420,10 +456,41 @@ async fn udp_recv(socket: Arc<UdpSocket>, listener: ListenerId, events: mpsc::Se
                     return;
                 }
             }
-            // ICMP errors (e.g. port unreachable after an earlier send) are not fatal.
-            Err(error) => tracing::debug!(?listener, %error, "UDP receive error"),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) => {
+                tracing::debug!(?listener, %error, "UDP receive error");
+                // Read whatever the queue holds now, whether or not the reactor has seen it.
+                if let Err(error) = errqueue::drain(&*socket, &mut refused) {
+                    if error.kind() != std::io::ErrorKind::WouldBlock {
+                        tracing::debug!(?listener, %error, "UDP error queue read failed");
+                    }
+                }
+                if !report_refused(listener, &mut refused, &events).await {
+                    return;
+                }
+            }
         }
     }
+}
+
+/// Feeds the core one [`Input::SendFailed`] per destination in `refused`, emptying it. False
+/// once the core task is gone.
+async fn report_refused(
+    listener: ListenerId,
+    refused: &mut Vec<SocketAddr>,
+    events: &mpsc::Sender<Event>,
+) -> bool {
+    for to in refused.drain(..) {
+        tracing::debug!(?listener, %to, "datagram refused (ICMP unreachable)");
+        if events
+            .send(Input::SendFailed { listener, to }.into())
+            .await
+            .is_err()
+        {
+            return false;
+        }
+    }
+    true
 }
 
 /// Resolves `host` in the listener's address family and hands the answer back to the core
@@ -464,5 +531,61 @@ mod tests {
         assert_eq!(instant(epoch, Timestamp::from_millis(1500)), later);
         // A clock reading before the epoch is the epoch, never a wrap.
         assert_eq!(timestamp(later, epoch), Timestamp::ZERO);
+    }
+
+    /// The next input a task sent, within a second.
+    async fn next_input(inbox: &mut mpsc::Receiver<Event>) -> Input {
+        match tokio::time::timeout(Duration::from_secs(1), inbox.recv()).await {
+            Ok(Some(Event::Input(input))) => input,
+            other => panic!("no input within 1 s: {other:?}"),
+        }
+    }
+
+    /// The receive loop turns an ICMP port unreachable into `SendFailed` and keeps receiving.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn refused_datagrams_are_reported_and_receiving_goes_on() {
+        let listener = ListenerId {
+            leg: switchboard_core::io::Leg::Internal,
+            transport: Transport::Udp,
+            ipv6: false,
+        };
+        let socket = Arc::new(
+            net::udp("test UDP", "127.0.0.1:0".parse().unwrap(), None, None).expect("bind"),
+        );
+        let local = socket.local_addr().unwrap();
+        let (events, mut inbox) = mpsc::channel(16);
+        let task = tokio::spawn(udp_recv(socket.clone(), listener, events));
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|probe| probe.local_addr())
+            .unwrap();
+
+        socket.send_to(b"OPTIONS", closed).await.unwrap();
+        assert_eq!(
+            next_input(&mut inbox).await,
+            Input::SendFailed {
+                listener,
+                to: closed
+            }
+        );
+        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        peer.send_to(b"SIP/2.0 200 OK", local).await.unwrap();
+        assert_eq!(
+            next_input(&mut inbox).await,
+            Input::Datagram {
+                listener,
+                from: peer.local_addr().unwrap(),
+                payload: bytes::Bytes::from_static(b"SIP/2.0 200 OK"),
+            }
+        );
+        socket.send_to(b"OPTIONS", closed).await.unwrap();
+        assert_eq!(
+            next_input(&mut inbox).await,
+            Input::SendFailed {
+                listener,
+                to: closed
+            }
+        );
+        task.abort();
     }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod config_file;
 mod conn;
 mod driver;
+mod errqueue;
 mod logging;
 mod net;
 mod tls;

@@ -69,7 +69,8 @@ fn socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> std::io::Result<Soc
     Ok(socket)
 }
 
-/// A UDP socket bound to `addr` with the configured buffer sizes (`None` = system default).
+/// A UDP socket bound to `addr` with the configured buffer sizes (`None` = system default),
+/// whose error queue reports the destinations ICMP refused ([`crate::errqueue`]).
 pub fn udp(
     what: &str,
     addr: SocketAddr,
@@ -83,6 +84,10 @@ pub fn udp(
         }
         if let Some(size) = send_buffer.filter(|s| *s > 0) {
             socket.set_send_buffer_size(size as usize)?;
+        }
+        if let Err(error) = crate::errqueue::enable(&socket, addr.is_ipv6()) {
+            // The socket works without it; only refusals by ICMP go unreported.
+            tracing::warn!(what, %addr, %error, "cannot enable the socket's error queue");
         }
         socket.bind(&addr.into())?;
         tracing::debug!(
