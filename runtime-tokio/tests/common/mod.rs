@@ -55,6 +55,14 @@ impl Proc {
         }
     }
 
+    /// Sends SIGKILL to the process (by its PID) and reaps it: a crash, not a shutdown.
+    pub fn kill(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM by PID and waits up to `limit` for the exit.
     pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
         let pid = self.pid().to_string();
@@ -99,9 +107,15 @@ pub fn free_port() -> u16 {
 /// set to `rust_log` and its log in `dir/switchboard.log`, and waits (at most 10 s) until every
 /// socket is open; panics with the log if the balancer exits first.
 pub fn start_balancer(dir: &Path, config: &str, rust_log: &str) -> Proc {
+    start_balancer_logged(dir, config, rust_log, "switchboard.log")
+}
+
+/// [`start_balancer`] with the log in `dir/log_name` (a restarted balancer keeps the first
+/// one's log).
+pub fn start_balancer_logged(dir: &Path, config: &str, rust_log: &str, log_name: &str) -> Proc {
     let path = dir.join("lb-configuration.xml");
     std::fs::write(&path, config).expect("write configuration");
-    let log = std::fs::File::create(dir.join("switchboard.log")).expect("create log");
+    let log = std::fs::File::create(dir.join(log_name)).expect("create log");
     let mut proc = Proc::spawn(
         "switchboard",
         Command::new(BIN)
@@ -113,7 +127,7 @@ pub fn start_balancer(dir: &Path, config: &str, rust_log: &str) -> Proc {
             .stdout(Stdio::null())
             .stderr(log),
     );
-    let log = || std::fs::read_to_string(dir.join("switchboard.log")).unwrap_or_default();
+    let log = || std::fs::read_to_string(dir.join(log_name)).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(Some(status)) = proc.child.try_wait() {
@@ -167,6 +181,76 @@ pub struct LbExtra {
     pub internal: String,
     /// Extra `<property>` elements in `<sipStack>`.
     pub sip_stack: String,
+    /// Extra elements in `<sip>`.
+    pub sip: String,
+    /// `<sip><isSendTrying>` (default true: the balancer answers `100 Trying` itself).
+    pub send_trying: Option<bool>,
+    /// `<sip><inviteFailoverTimeout>` in ms (default 1000).
+    pub invite_failover_timeout_ms: Option<u64>,
+    /// `<sip><startupGracePeriod>` in ms (default 5000).
+    pub startup_grace_period_ms: Option<u64>,
+    /// `<sip><staticNodes>`: nodes that send no heartbeat, kept alive by OPTIONS probing.
+    pub static_nodes: Vec<StaticNode>,
+    /// `<sip><probing>`.
+    pub probing: Option<Probing>,
+}
+
+/// One `<sip><staticNodes><node>` at 127.0.0.1 whose SIP UDP and TCP port is `port`.
+#[derive(Debug, Clone)]
+pub struct StaticNode {
+    pub host_name: String,
+    pub port: u16,
+}
+
+/// `<sip><probing>`: one OPTIONS per node every `interval_ms`; `failure_threshold`
+/// unanswered probes take a node out of rotation, `success_threshold` answered ones bring it
+/// back.
+#[derive(Debug, Clone, Copy)]
+pub struct Probing {
+    pub interval_ms: u64,
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+}
+
+impl LbExtra {
+    /// The elements of `<sip>` this adds (before `<algorithm>`).
+    fn sip_elements(&self) -> String {
+        let mut out = String::new();
+        if let Some(v) = self.send_trying {
+            out.push_str(&format!("<isSendTrying>{v}</isSendTrying>\n    "));
+        }
+        if let Some(v) = self.invite_failover_timeout_ms {
+            out.push_str(&format!(
+                "<inviteFailoverTimeout>{v}</inviteFailoverTimeout>\n    "
+            ));
+        }
+        if let Some(v) = self.startup_grace_period_ms {
+            out.push_str(&format!(
+                "<startupGracePeriod>{v}</startupGracePeriod>\n    "
+            ));
+        }
+        if !self.static_nodes.is_empty() {
+            out.push_str("<staticNodes>\n");
+            for n in &self.static_nodes {
+                out.push_str(&format!(
+                    "      <node><hostName>{}</hostName><ip>{LOCALHOST}</ip><udpPort>{port}</udpPort>\
+                     <tcpPort>{port}</tcpPort><version>0</version></node>\n",
+                    n.host_name,
+                    port = n.port
+                ));
+            }
+            out.push_str("    </staticNodes>\n    ");
+        }
+        if let Some(p) = self.probing {
+            out.push_str(&format!(
+                "<probing><interval>{}</interval><failureThreshold>{}</failureThreshold>\
+                 <successThreshold>{}</successThreshold></probing>\n    ",
+                p.interval_ms, p.failure_threshold, p.success_threshold
+            ));
+        }
+        out.push_str(&self.sip);
+        out
+    }
 }
 
 /// A running balancer; killed by PID when dropped.
@@ -175,6 +259,10 @@ pub struct Lb {
     pub ports: LbPorts,
     pub dir: PathBuf,
     pub proc: Proc,
+    /// The configuration it runs on.
+    pub config: String,
+    /// How many times [`Lb::crash_and_restart`] started it again.
+    pub restarts: u32,
 }
 
 impl Lb {
@@ -203,6 +291,7 @@ impl Lb {
         let external_extra = &extra.external;
         let internal_extra = &extra.internal;
         let sip_stack_extra = &extra.sip_stack;
+        let sip_extra = extra.sip_elements();
         let config = format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <load-balancer-properties>
@@ -215,6 +304,7 @@ impl Lb {
     {common_extra}
   </common>
   <sip>
+    {sip_extra}
     <algorithm>
       <algorithmClass>org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm</algorithmClass>
     </algorithm>
@@ -252,12 +342,31 @@ impl Lb {
             ports,
             dir: dir.to_owned(),
             proc,
+            config,
+            restarts: 0,
         }
     }
 
-    /// The balancer's log so far.
+    /// Kills the balancer with SIGKILL (a crash: no `stop` to the nodes, no state kept) and
+    /// starts it again at once on the same configuration and ports, its log in
+    /// `switchboard-restart-N.log`; returns once every listener is open again (at most 10 s).
+    pub fn crash_and_restart(&mut self) {
+        self.proc.kill();
+        self.restarts += 1;
+        let log_name = format!("switchboard-restart-{}.log", self.restarts);
+        self.proc = start_balancer_logged(&self.dir, &self.config, "info", &log_name);
+    }
+
+    /// The balancer's log so far (after a restart, every run's log, one after the other).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("switchboard.log")).unwrap_or_default()
+        let mut text =
+            std::fs::read_to_string(self.dir.join("switchboard.log")).unwrap_or_default();
+        for n in 1..=self.restarts {
+            let name = format!("switchboard-restart-{n}.log");
+            text.push_str(&format!("--- {name}\n"));
+            text.push_str(&read_or_note(&self.dir.join(name)));
+        }
+        text
     }
 
     pub fn external(&self) -> SocketAddr {
@@ -374,6 +483,9 @@ pub struct Node {
     thread: Option<JoinHandle<()>>,
     /// Requests the balancer sent to the node's own heartbeat port (the LB→node `stop`).
     pub received: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Accepted `start`s sent again after an `UNKNOWN_SESSION` answer
+    /// ([`NodeOptions::restart_on_unknown_session`]).
+    pub restarts: Arc<AtomicU32>,
     /// The `sessionId` the node registered with.
     pub session: String,
     /// The balancer's heartbeat address.
@@ -416,6 +528,17 @@ impl Node {
 
     /// [`Node::register`] announcing `ip` (e.g. `::1`) as the node's address.
     pub fn register_as(lb: SocketAddr, name: &str, ip: &str, sip_port: u16) -> Node {
+        Node::register_with(lb, name, ip, sip_port, &NodeOptions::default())
+    }
+
+    /// [`Node::register_as`] with the heartbeat client's behaviour set by `options`.
+    pub fn register_with(
+        lb: SocketAddr,
+        name: &str,
+        ip: &str,
+        sip_port: u16,
+        options: &NodeOptions,
+    ) -> Node {
         let session = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .expect("clock after 1970")
@@ -449,31 +572,66 @@ impl Node {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let received = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (flag, log) = (stop.clone(), received.clone());
+        let restarts = Arc::new(AtomicU32::new(0));
+        let (flag, log, restarted) = (stop.clone(), received.clone(), restarts.clone());
         let heartbeat = format!(r#"{{"heartbeat":{{"sessionId":{session}}}}}"#);
+        let (interval, restart) = (options.interval, options.restart_on_unknown_session);
         let thread = thread::spawn(move || {
+            let step = Duration::from_millis(50).min(interval);
+            let mut last = Instant::now();
             while !flag.load(Ordering::Relaxed) {
-                for _ in 0..10 {
-                    thread::sleep(Duration::from_millis(100));
-                    if flag.load(Ordering::Relaxed) {
-                        return;
+                thread::sleep(step);
+                if flag.load(Ordering::Relaxed) {
+                    return;
+                }
+                if let Ok((stream, _)) = own.accept() {
+                    if let Some(request) = answer_stop(stream) {
+                        log.lock().expect("log lock").push(request);
                     }
-                    if let Ok((stream, _)) = own.accept() {
-                        if let Some(request) = answer_stop(stream) {
-                            log.lock().expect("log lock").push(request);
+                }
+                if last.elapsed() < interval {
+                    continue;
+                }
+                last = Instant::now();
+                let answer = http_post(lb, &heartbeat);
+                // A balancer that does not know the session (it restarted, or expired the
+                // node) answers UNKNOWN_SESSION: the reference node goes back to `start`.
+                if restart && matches!(&answer, Ok(a) if a.contains("UNKNOWN_SESSION")) {
+                    if let Ok(a) = http_post(lb, &start) {
+                        if a.contains(r#"{"start":"OK"}"#) {
+                            restarted.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 }
-                let _ = http_post(lb, &heartbeat);
             }
         });
         Node {
             stop,
             thread: Some(thread),
             received,
+            restarts,
             session: session.to_string(),
             lb,
             heartbeat_port: own_port,
+        }
+    }
+}
+
+/// How a [`Node`]'s heartbeat client behaves after its `start`.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Time between two heartbeats (default 1 s).
+    pub interval: Duration,
+    /// Send `start` again (same session) when a heartbeat is answered `UNKNOWN_SESSION`, as
+    /// the reference node does (default false: the node stays unregistered).
+    pub restart_on_unknown_session: bool,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            interval: Duration::from_secs(1),
+            restart_on_unknown_session: false,
         }
     }
 }
@@ -731,7 +889,11 @@ pub struct SipSink {
 
 impl SipSink {
     pub fn start() -> SipSink {
-        let port = free_port();
+        SipSink::start_on(free_port())
+    }
+
+    /// A sink on `port` (e.g. the port of a node that just died).
+    pub fn start_on(port: u16) -> SipSink {
         let udp = UdpSocket::bind((LOCALHOST, port)).expect("bind sink UDP");
         let tcp = TcpListener::bind((LOCALHOST, port)).expect("bind sink TCP");
         udp.set_read_timeout(Some(Duration::from_millis(100)))
@@ -780,6 +942,16 @@ impl SipSink {
             threads: vec![udp_thread, tcp_thread],
             received,
         }
+    }
+
+    /// How many received messages contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.received
+            .lock()
+            .expect("sink log")
+            .iter()
+            .filter(|m| m.contains(needle))
+            .count()
     }
 
     /// Whether some received message contains `needle`.
