@@ -174,8 +174,14 @@ pub struct Node {
     pub properties: BTreeMap<String, String>,
     /// The node announced a graceful shutdown: no new calls, in-dialog traffic still flows.
     pub graceful: bool,
-    /// The node was marked bad by error-response or health-check detection (§1.19, §1.20).
+    /// The node was marked bad by error-response or health-check detection (§1.19, §1.20),
+    /// or by failed OPTIONS probes.
     pub bad: bool,
+    /// The node left a request unanswered or refused a send: it gets no new calls while
+    /// another node can take them, until it answers SIP again (docs/decisions.md, "Node
+    /// failure").
+    #[serde(default)]
+    pub suspect: bool,
     /// Never expires (`extraServerNodes` in `performanceTestingMode`).
     pub permanent: bool,
     /// Last sign of life (heartbeat or SIP traffic from the node).
@@ -183,9 +189,23 @@ pub struct Node {
 }
 
 impl Node {
-    /// True if the node may take new calls and sessions (neither graceful nor bad).
+    /// True if the node may take new calls and sessions (neither graceful, bad nor suspect).
     pub fn accepts_new_work(&self) -> bool {
-        !self.graceful && !self.bad
+        !self.graceful && !self.bad && !self.suspect
+    }
+
+    /// The node's state as `/lbinfo` and `/metrics` name it: `graceful`, `bad`, `suspect` or
+    /// `up`.
+    pub fn state_name(&self) -> &'static str {
+        if self.graceful {
+            "graceful"
+        } else if self.bad {
+            "bad"
+        } else if self.suspect {
+            "suspect"
+        } else {
+            "up"
+        }
     }
 
     /// True if the node is reached over IPv6.

@@ -48,6 +48,54 @@ pub struct SipStats {
     pub rejected: u64,
     /// Traffic per node, by registry handle (a restarted node gets a new handle).
     pub per_node: BTreeMap<NodeId, NodeTraffic>,
+    /// Retransmissions the balancer sent toward clients (node-originated requests it
+    /// acknowledged with `100 Trying`).
+    #[serde(default)]
+    pub retransmissions_to_clients: u64,
+    /// Requests the balancer acknowledged that nothing answered before Timer B/F: their
+    /// senders got `408` (or the `isSend5xxResponse` status).
+    #[serde(default)]
+    pub timed_out: u64,
+    /// Initial requests that found no node during `startupGracePeriod` and were left to the
+    /// caller's retransmission.
+    #[serde(default)]
+    pub held_at_startup: u64,
+}
+
+/// Upper bounds, in seconds, of the response-time histogram buckets (`/metrics`).
+pub const RESPONSE_TIME_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// A Prometheus-style histogram of one node's response times: from forwarding a request to
+/// the node's first response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseTimes {
+    /// Observations at most [`RESPONSE_TIME_BUCKETS`]`[i]` (not cumulative).
+    pub buckets: [u64; 12],
+    /// Observations above the last bucket.
+    pub above: u64,
+    /// Number of observations.
+    pub count: u64,
+    /// Sum of the observations, in microseconds.
+    pub sum_micros: u64,
+    /// The last observation, in microseconds.
+    pub last_micros: Option<u64>,
+}
+
+impl ResponseTimes {
+    /// Records one response time.
+    pub fn observe(&mut self, elapsed: std::time::Duration) {
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let secs = elapsed.as_secs_f64();
+        match RESPONSE_TIME_BUCKETS.iter().position(|b| secs <= *b) {
+            Some(i) => self.buckets[i] += 1,
+            None => self.above += 1,
+        }
+        self.count += 1;
+        self.sum_micros = self.sum_micros.saturating_add(micros);
+        self.last_micros = Some(micros);
+    }
 }
 
 /// What one node sent and received through the balancer.
@@ -57,6 +105,18 @@ pub struct NodeTraffic {
     pub requests_forwarded: u64,
     /// Responses from the node forwarded toward clients.
     pub responses_relayed: u64,
+    /// Retransmissions the balancer sent to the node (requests it acknowledged).
+    #[serde(default)]
+    pub retransmissions: u64,
+    /// INVITEs moved from this node to another because it left them unanswered.
+    #[serde(default)]
+    pub invite_failovers: u64,
+    /// Times the node became suspect.
+    #[serde(default)]
+    pub suspect_transitions: u64,
+    /// Forwarding to first response.
+    #[serde(default)]
+    pub response_times: ResponseTimes,
 }
 
 impl Default for SipStats {
@@ -74,6 +134,9 @@ impl Default for SipStats {
             responses_by_class: (1..=6).map(|c| (format!("{c}XX"), 0)).collect(),
             rejected: 0,
             per_node: BTreeMap::new(),
+            retransmissions_to_clients: 0,
+            timed_out: 0,
+            held_at_startup: 0,
         }
     }
 }
@@ -100,6 +163,33 @@ impl SipStats {
     /// Counts a client request forwarded to node `id`.
     pub fn count_forwarded_to(&mut self, id: NodeId) {
         self.per_node.entry(id).or_default().requests_forwarded += 1;
+    }
+
+    /// Counts a retransmission the balancer sent toward node `id` (or toward a client).
+    pub fn count_retransmission(&mut self, id: Option<NodeId>) {
+        match id {
+            Some(id) => self.per_node.entry(id).or_default().retransmissions += 1,
+            None => self.retransmissions_to_clients += 1,
+        }
+    }
+
+    /// Counts an INVITE moved away from node `id`.
+    pub fn count_invite_failover(&mut self, id: NodeId) {
+        self.per_node.entry(id).or_default().invite_failovers += 1;
+    }
+
+    /// Counts node `id` becoming suspect.
+    pub fn count_suspect(&mut self, id: NodeId) {
+        self.per_node.entry(id).or_default().suspect_transitions += 1;
+    }
+
+    /// Records node `id`'s response time.
+    pub fn observe_response_time(&mut self, id: NodeId, elapsed: std::time::Duration) {
+        self.per_node
+            .entry(id)
+            .or_default()
+            .response_times
+            .observe(elapsed);
     }
 
     /// Counts a response of node `id` forwarded toward a client.

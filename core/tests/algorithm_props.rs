@@ -34,6 +34,7 @@ fn node(id: u64, ip: [u8; 4], port: u16) -> Node {
         properties: BTreeMap::new(),
         graceful: false,
         bad: false,
+        suspect: false,
         permanent: false,
         last_seen: Timestamp::ZERO,
     }

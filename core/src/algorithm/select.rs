@@ -112,6 +112,7 @@ pub(crate) mod tests {
             properties: BTreeMap::new(),
             graceful: false,
             bad: false,
+            suspect: false,
             permanent: false,
             last_seen: Timestamp::ZERO,
         }

@@ -23,7 +23,7 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::forward::{Destination, ForwardSettings, Forwarder, Inbound, Transmit};
 use crate::heartbeat::{self, HttpOutcome};
-use crate::io::{ConnId, Input, ListenerId, Output, Service};
+use crate::io::{CloseReason, ConnId, Input, ListenerId, Output, Service};
 use crate::management::{self, ManagementAction, ManagementOutcome, ManagementView};
 use crate::node::Transport;
 use crate::sip::{Frame, SipMessage};
@@ -79,8 +79,9 @@ pub struct ReloadReport {
 /// A message written on a connection still being opened, and what caused it.
 #[derive(Debug, Clone)]
 struct PendingSend {
-    /// The received message the forwarder answered with this send.
-    cause: Inbound,
+    /// The received message the forwarder answered with this send; `None` for the balancer's
+    /// own sends (retransmissions, timeouts).
+    cause: Option<Inbound>,
     /// The send itself.
     sent: Transmit,
     /// True if `cause` was already routed again once after a failed connection.
@@ -97,7 +98,7 @@ impl Balancer {
         // Streams are framed with the same limits datagrams are parsed with.
         let limits = settings.parse_limits;
         let conns = Connections::new(limits.max_message_size, limits.max_headers);
-        let forwarder = Forwarder::new(settings);
+        let forwarder = Forwarder::new(settings, now);
         Ok(Balancer {
             config,
             cluster,
@@ -166,9 +167,16 @@ impl Balancer {
             }
             Input::ConnectFailed { conn } => self.connect_failed(now, conn),
             Input::StreamData { conn, bytes } => self.stream_data(now, conn, bytes),
-            Input::Closed { conn, .. } => {
-                self.conns.remove(conn);
+            Input::Closed { conn, reason } => {
+                let gone = self.conns.remove(conn);
                 self.pending.remove(&conn);
+                // A connection the balancer opened toward a node that breaks is a refusal:
+                // the node becomes suspect and its unanswered INVITEs move at once.
+                if let Some(gone) = gone.filter(|_| reason == CloseReason::IoError) {
+                    if conn.is_outbound() {
+                        self.peer_refused(now, gone.peer, gone.listener.transport);
+                    }
+                }
             }
             Input::ServiceData {
                 service,
@@ -186,6 +194,7 @@ impl Balancer {
             Input::SendFailed { listener, to } => self.datagram_refused(now, listener, to),
             Input::Timeout => {
                 self.cluster.handle_timeout(now);
+                self.forwarder_timers(now);
                 self.close_stalled_streams(now);
                 self.close_idle_streams(now);
             }
@@ -208,6 +217,7 @@ impl Balancer {
         }
         [
             self.cluster.next_deadline(),
+            self.forwarder.next_deadline(),
             self.conns.next_partial_deadline(PARTIAL_MESSAGE_TIMEOUT),
             self.next_idle_sweep.filter(|_| !self.conns.is_empty()),
         ]
@@ -278,23 +288,66 @@ impl Balancer {
     /// connection its first send needed could not be opened.
     fn sip(&mut self, now: Timestamp, inbound: Inbound, retried: bool) {
         let mut transmits = std::mem::take(&mut self.transmits);
-        self.forwarder
-            .handle(&mut self.cluster, inbound.clone(), now, &mut transmits);
+        if retried {
+            self.forwarder
+                .replay(&mut self.cluster, inbound.clone(), now, &mut transmits);
+        } else {
+            self.forwarder
+                .handle(&mut self.cluster, inbound.clone(), now, &mut transmits);
+        }
+        self.send_all(&mut transmits, Some(&inbound), retried);
+        self.transmits = transmits;
+    }
+
+    /// Carries out sends, remembering those that wait for a connection with their cause.
+    fn send_all(&mut self, transmits: &mut Vec<Transmit>, cause: Option<&Inbound>, retried: bool) {
         for t in transmits.drain(..) {
             if let Some(conn) = self.transmit(t.clone()) {
                 let pending = PendingSend {
-                    cause: inbound.clone(),
+                    cause: cause.cloned(),
                     sent: t,
                     retried,
                 };
                 self.pending.entry(conn).or_default().push(pending);
             }
         }
-        self.transmits = transmits;
     }
 
-    /// An outbound connection could not be opened (node down, port closed). The node is
-    /// marked unreachable so the algorithm stops choosing it, and every message that was
+    /// Runs the forwarder's timers: retransmissions, answers at Timer B/F, and INVITEs routed
+    /// again after their node stayed silent (docs/decisions.md, "Node failure").
+    fn forwarder_timers(&mut self, now: Timestamp) {
+        if self.forwarder.next_deadline().is_none_or(|d| d > now) {
+            return;
+        }
+        let mut transmits = std::mem::take(&mut self.transmits);
+        let mut replays = Vec::new();
+        self.forwarder
+            .handle_timeout(&mut self.cluster, now, &mut transmits, &mut replays);
+        self.send_all(&mut transmits, None, false);
+        self.transmits = transmits;
+        for inbound in replays {
+            self.sip(now, inbound, true);
+        }
+    }
+
+    /// The operating system refused a send to `peer` (connection refused or reset, ICMP
+    /// unreachable): a node at that address becomes suspect and its unanswered INVITEs fail
+    /// over at once.
+    fn peer_refused(&mut self, now: Timestamp, peer: SocketAddr, transport: Transport) {
+        let node = self
+            .cluster
+            .registry()
+            .find_by_addr(peer.ip(), peer.port())
+            .map(|n| n.id);
+        if let Some(id) = node {
+            self.forwarder
+                .node_refused(&mut self.cluster, id, transport, now);
+            self.forwarder_timers(now);
+        }
+    }
+
+    /// An outbound connection could not be opened (node down, port closed). The node becomes
+    /// suspect so the algorithm stops choosing it, and every message that was
     /// waiting for the connection is routed once more (another node takes a new call; a
     /// dialog whose owner is gone fails over, §1.22). A message that already failed once
     /// gets the `isSend5xxResponse` treatment of §1.16 instead of a third attempt.
@@ -310,36 +363,29 @@ impl Balancer {
             .find_by_addr(gone.peer.ip(), gone.peer.port())
             .map(|n| (n.id, n.version.clone(), n.is_ipv6()));
         if let Some((id, _, _)) = &node {
-            let id = *id;
-            self.cluster
-                .update_registry(now, |r| r.record_unreachable(id));
+            self.forwarder
+                .node_refused(&mut self.cluster, *id, gone.listener.transport, now);
         }
         for p in waiting {
-            if p.retried || node.is_none() {
+            let Some(cause) = p.cause.filter(|_| !p.retried && node.is_some()) else {
                 self.send_failed(now, &p.sent);
-            } else {
-                if let (Some((dead, version, ipv6)), Ok(msg)) =
-                    (&node, SipMessage::parse(p.cause.payload.clone()))
-                {
-                    self.cluster.fail_over(version, *ipv6, &msg, *dead, now);
-                }
-                self.sip(now, p.cause, true);
+                continue;
+            };
+            if let (Some((dead, version, ipv6)), Ok(msg)) =
+                (&node, SipMessage::parse(cause.payload.clone()))
+            {
+                self.cluster.fail_over(version, *ipv6, &msg, *dead, now);
             }
+            self.sip(now, cause, true);
         }
+        self.forwarder_timers(now);
     }
 
     /// The OS refused a datagram sent to `to` (ICMP unreachable): a node at that address
     /// stops getting new calls until it answers SIP again.
     fn datagram_refused(&mut self, now: Timestamp, listener: ListenerId, to: SocketAddr) {
         tracing::debug!(?listener, %to, "datagram refused by the destination");
-        let node = self
-            .cluster
-            .registry()
-            .find_by_addr(to.ip(), to.port())
-            .map(|n| n.id);
-        if let Some(id) = node {
-            self.cluster.update_registry(now, |r| r.record_unreachable(id));
-        }
+        self.peer_refused(now, to, listener.transport);
     }
 
     /// Turns a forwarder's send into a driver action: a datagram from the leg's UDP socket, or
@@ -643,6 +689,9 @@ impl Balancer {
             // The registry already wrote one info line per node joining, leaving, going graceful
             // or bad; the full event is for debugging.
             tracing::debug!(?event, "cluster event");
+            if let crate::registry::RegistryEvent::NodeRemoved { node, .. } = &event {
+                self.forwarder.forget_node(node.id);
+            }
         }
     }
 }

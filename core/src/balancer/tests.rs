@@ -114,7 +114,8 @@ fn no_node_gives_503_with_retry_after() {
     let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
     let client: SocketAddr = "127.0.0.1:5070".parse().unwrap();
     b.handle(
-        Timestamp::from_millis(1),
+        // After the start-up grace period.
+        Timestamp::from_millis(5_001),
         Input::Datagram {
             listener: external(Transport::Udp),
             from: client,
@@ -321,7 +322,7 @@ fn a_node_that_refuses_the_connection_is_avoided_and_the_call_goes_to_another_no
         .registry()
         .find_by_addr(first_node.ip(), first_node.port())
         .unwrap();
-    assert!(refused.bad, "the refusing node is marked bad");
+    assert!(refused.suspect, "the refusing node is suspect");
     // The second connection fails too: no third attempt, no panic, nothing lost silently.
     b.handle(
         Timestamp::from_millis(15),
@@ -544,4 +545,315 @@ fn a_resolved_host_name_is_sent_on_a_stream_like_any_address() {
         },
     );
     assert!(drain(&mut b).is_empty());
+}
+
+const NODE2_START: &str = r#"{"start":{"hostName":"node2","ip":"127.0.0.1","udpPort":"5090","tcpPort":"5090","version":"0","sessionId":"1510844617582"}}"#;
+
+fn register(b: &mut Balancer, now: Timestamp, body: &str) {
+    b.handle(
+        now,
+        Input::ServiceData {
+            service: Service::Heartbeat,
+            conn: ConnId(1),
+            peer: peer(),
+            bytes: http_post(body),
+        },
+    );
+    drain(b);
+}
+
+/// The datagrams sent to a node port (5080 or 5090) that start with `start`.
+fn sent_to(out: &[Output], port: u16, start: &str) -> usize {
+    out.iter()
+        .filter(|o| matches!(o, Output::SendDatagram { to, payload, .. } if to.port() == port && payload.starts_with(start.as_bytes())))
+        .count()
+}
+
+fn invite_from_client(b: &mut Balancer, now: Timestamp, invite: &str) -> Vec<Output> {
+    b.handle(
+        now,
+        Input::Datagram {
+            listener: external(Transport::Udp),
+            from: "127.0.0.1:5070".parse().unwrap(),
+            payload: Bytes::from(invite.to_owned()),
+        },
+    );
+    drain(b)
+}
+
+/// Runs the balancer's timers up to `until`, in steps of at most 10 ms.
+fn run_until(b: &mut Balancer, until: Timestamp) -> Vec<Output> {
+    let mut out = Vec::new();
+    while let Some(at) = b.poll_timeout().filter(|at| *at <= until) {
+        b.handle(at, Input::Timeout);
+        out.extend(drain(b));
+    }
+    out
+}
+
+/// A node port that got the INVITE first, and the other.
+fn first_and_other(out: &[Output]) -> (u16, u16) {
+    if sent_to(out, 5080, "INVITE") > 0 {
+        (5080, 5090)
+    } else {
+        assert_eq!(sent_to(out, 5090, "INVITE"), 1, "{out:?}");
+        (5090, 5080)
+    }
+}
+
+#[test]
+fn a_silent_node_gets_the_invite_retransmitted_then_the_call_moves_to_another_node() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    register(&mut b, Timestamp::from_millis(1), NODE_START);
+    register(&mut b, Timestamp::from_millis(1), NODE2_START);
+    let out = invite_from_client(&mut b, Timestamp::from_millis(10), INVITE);
+    let (silent, other) = first_and_other(&out);
+    // Timer A toward the silent node at 0.5 s, then the failover at 1 s (inviteFailoverTimeout).
+    let out = run_until(&mut b, Timestamp::from_millis(509));
+    assert!(out.is_empty(), "{out:?}");
+    let out = run_until(&mut b, Timestamp::from_millis(510));
+    assert_eq!(sent_to(&out, silent, "INVITE"), 1, "{out:?}");
+    let out = run_until(&mut b, Timestamp::from_millis(1010));
+    assert_eq!(sent_to(&out, other, "INVITE"), 1, "{out:?}");
+    assert_eq!(sent_to(&out, silent, "INVITE"), 0, "{out:?}");
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::SendDatagram { payload, .. } if payload.starts_with(b"SIP/2.0 100"))),
+        "no second 100 Trying: {out:?}"
+    );
+    let silent_node = b
+        .cluster()
+        .registry()
+        .find_by_addr("127.0.0.1".parse().unwrap(), silent)
+        .unwrap();
+    assert!(silent_node.suspect);
+    assert_eq!(
+        b.cluster().stats().per_node[&silent_node.id].invite_failovers,
+        1
+    );
+    // The INVITE was counted once.
+    assert_eq!(b.cluster().stats().requests_by_method["INVITE"], 1);
+    // The caller's CANCEL goes where the INVITE went.
+    let cancel = INVITE
+        .replace("INVITE sip:", "CANCEL sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
+    let out = invite_from_client(&mut b, Timestamp::from_millis(1100), &cancel);
+    assert_eq!(sent_to(&out, other, "CANCEL"), 1, "{out:?}");
+    // A new call avoids the suspect node.
+    for i in 0..6 {
+        let call = INVITE.replace("7f3a9c01", &format!("new-call-{i}"));
+        let out = invite_from_client(&mut b, Timestamp::from_millis(1200 + i), &call);
+        assert_eq!(sent_to(&out, silent, "INVITE"), 0, "{out:?}");
+    }
+}
+
+/// The response a node at `port` sends for `request` (top Via = the balancer's internal Via).
+fn node_response(request: &Bytes, status: &str) -> Bytes {
+    let text = String::from_utf8_lossy(request);
+    let headers: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
+                .iter()
+                .any(|h| l.starts_with(h))
+        })
+        .collect();
+    Bytes::from(format!(
+        "SIP/2.0 {status}\r\n{}\r\nContent-Length: 0\r\n\r\n",
+        headers.join("\r\n")
+    ))
+}
+
+fn internal(transport: Transport) -> ListenerId {
+    ListenerId {
+        leg: Leg::Internal,
+        transport,
+        ipv6: false,
+    }
+}
+
+#[test]
+fn a_node_that_answers_is_neither_retransmitted_to_nor_failed_over_and_its_time_is_measured() {
+    let mut config = Config::embedded_default();
+    config.sip.send_trying = true;
+    let mut b = Balancer::new(config, Timestamp::ZERO).unwrap();
+    register(&mut b, Timestamp::from_millis(1), NODE_START);
+    let out = invite_from_client(&mut b, Timestamp::from_millis(10), INVITE);
+    let forwarded = out
+        .iter()
+        .find_map(|o| match o {
+            Output::SendDatagram { to, payload, .. } if to.port() == 5080 => Some(payload.clone()),
+            _ => None,
+        })
+        .expect("forwarded INVITE");
+    b.handle(
+        Timestamp::from_millis(25),
+        Input::Datagram {
+            listener: internal(Transport::Udp),
+            from: "127.0.0.1:5080".parse().unwrap(),
+            payload: node_response(&forwarded, "180 Ringing"),
+        },
+    );
+    let out = drain(&mut b);
+    assert!(out.iter().any(
+        |o| matches!(o, Output::SendDatagram { payload, .. } if payload.starts_with(b"SIP/2.0 180"))
+    ));
+    assert_eq!(b.forwarder.transactions().len(), 0);
+    let node = b.cluster().registry().all_nodes().next().unwrap().id;
+    let out = run_until(&mut b, Timestamp::from_millis(40_000));
+    assert_eq!(sent_to(&out, 5080, "INVITE"), 0, "{out:?}");
+    let times = b.cluster().stats().per_node[&node].response_times;
+    assert_eq!(times.count, 1);
+    assert_eq!(times.last_micros, Some(15_000));
+}
+
+#[test]
+fn a_lone_silent_node_keeps_the_call_until_timer_b_then_the_caller_gets_408() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    register(&mut b, Timestamp::from_millis(1), NODE_START);
+    invite_from_client(&mut b, Timestamp::from_millis(10), INVITE);
+    let out = run_until(&mut b, Timestamp::from_millis(1010));
+    let addr: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    assert!(
+        b.cluster()
+            .registry()
+            .find_by_addr(addr, 5080)
+            .unwrap()
+            .suspect
+    );
+    // A suspect node is still used when no other node can take a call.
+    let call = INVITE.replace("7f3a9c01", "another-call");
+    let later = invite_from_client(&mut b, Timestamp::from_millis(1100), &call);
+    assert_eq!(sent_to(&later, 5080, "INVITE"), 1, "{later:?}");
+    // No other node: the INVITE stays with the suspect node, retransmitted on Timer A.
+    let mut out = [out, run_until(&mut b, Timestamp::from_millis(32_009))].concat();
+    out.retain(|o| matches!(o, Output::SendDatagram { payload, .. } if String::from_utf8_lossy(payload).contains("7f3a9c01")));
+    assert_eq!(sent_to(&out, 5080, "INVITE"), 6, "{out:?}");
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Output::SendDatagram { to, .. } if to.port() == 5070)),
+        "{out:?}"
+    );
+    let out = run_until(&mut b, Timestamp::from_millis(32_010));
+    let timeout = out.iter().find_map(|o| match o {
+        Output::SendDatagram { to, payload, .. } if to.port() == 5070 => Some(payload.clone()),
+        _ => None,
+    });
+    let timeout = timeout.unwrap_or_else(|| panic!("no 408: {out:?}"));
+    assert!(timeout.starts_with(b"SIP/2.0 408 Request Timeout"));
+    let text = String::from_utf8_lossy(&timeout);
+    assert!(
+        text.contains("branch=z9hG4bKabc") && !text.contains("zsd"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_suspect_node_is_trusted_again_when_it_answers_sip() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    register(&mut b, Timestamp::from_millis(1), NODE_START);
+    register(&mut b, Timestamp::from_millis(1), NODE2_START);
+    let out = invite_from_client(&mut b, Timestamp::from_millis(10), INVITE);
+    let (silent, _) = first_and_other(&out);
+    let forwarded = out
+        .iter()
+        .find_map(|o| match o {
+            Output::SendDatagram { to, payload, .. } if to.port() == silent => {
+                Some(payload.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+    run_until(&mut b, Timestamp::from_millis(1010));
+    let addr: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    assert!(
+        b.cluster()
+            .registry()
+            .find_by_addr(addr, silent)
+            .unwrap()
+            .suspect
+    );
+    // Heartbeats do not clear it.
+    register(&mut b, Timestamp::from_millis(1500), NODE_START);
+    register(&mut b, Timestamp::from_millis(1500), NODE2_START);
+    assert!(
+        b.cluster()
+            .registry()
+            .find_by_addr(addr, silent)
+            .unwrap()
+            .suspect
+    );
+    // Its late answer is dropped (the call moved) but proves it alive.
+    b.handle(
+        Timestamp::from_millis(1600),
+        Input::Datagram {
+            listener: internal(Transport::Udp),
+            from: SocketAddr::new(addr, silent),
+            payload: node_response(&forwarded, "180 Ringing"),
+        },
+    );
+    let out = drain(&mut b);
+    assert!(
+        out.is_empty(),
+        "a late answer of the abandoned node reaches nobody: {out:?}"
+    );
+    assert!(
+        !b.cluster()
+            .registry()
+            .find_by_addr(addr, silent)
+            .unwrap()
+            .suspect
+    );
+}
+
+#[test]
+fn without_trying_a_silent_node_becomes_suspect_and_the_callers_retransmission_moves() {
+    let mut config = Config::embedded_default();
+    config.sip.send_trying = false;
+    let mut b = Balancer::new(config, Timestamp::ZERO).unwrap();
+    register(&mut b, Timestamp::from_millis(1), NODE_START);
+    register(&mut b, Timestamp::from_millis(1), NODE2_START);
+    let out = invite_from_client(&mut b, Timestamp::from_millis(10), INVITE);
+    let (silent, other) = first_and_other(&out);
+    let out = run_until(&mut b, Timestamp::from_millis(1500));
+    assert_eq!(
+        sent_to(&out, silent, "INVITE") + sent_to(&out, other, "INVITE"),
+        0,
+        "the balancer does not retransmit: {out:?}"
+    );
+    // The caller's own retransmission (Timer A) reaches the other node.
+    let out = invite_from_client(&mut b, Timestamp::from_millis(1510), INVITE);
+    assert_eq!(sent_to(&out, other, "INVITE"), 1, "{out:?}");
+}
+
+#[test]
+fn a_refused_datagram_moves_the_invite_at_once() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    register(&mut b, Timestamp::from_millis(1), NODE_START);
+    register(&mut b, Timestamp::from_millis(1), NODE2_START);
+    let out = invite_from_client(&mut b, Timestamp::from_millis(10), INVITE);
+    let (dead, other) = first_and_other(&out);
+    b.handle(
+        Timestamp::from_millis(11),
+        Input::SendFailed {
+            listener: internal(Transport::Udp),
+            to: SocketAddr::new("127.0.0.1".parse().unwrap(), dead),
+        },
+    );
+    let out = drain(&mut b);
+    assert_eq!(sent_to(&out, other, "INVITE"), 1, "{out:?}");
+}
+
+#[test]
+fn during_the_startup_grace_an_initial_udp_request_with_no_node_is_left_to_the_retransmission() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    let out = invite_from_client(&mut b, Timestamp::from_millis(100), INVITE);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::SendDatagram { payload, .. } if payload.starts_with(b"SIP/2.0 5"))),
+        "{out:?}"
+    );
+    assert_eq!(b.cluster().stats().held_at_startup, 1);
+    // The node registers; the caller's retransmission reaches it.
+    register(&mut b, Timestamp::from_millis(600), NODE_START);
+    let out = invite_from_client(&mut b, Timestamp::from_millis(600), INVITE);
+    assert_eq!(sent_to(&out, 5080, "INVITE"), 1, "{out:?}");
 }

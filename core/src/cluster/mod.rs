@@ -69,7 +69,8 @@ impl Cluster {
         if rebuild {
             algorithm::build(&algorithm_settings)?;
         }
-        self.registry.set_settings(registry_settings);
+        self.registry.set_settings(registry_settings, now);
+        self.drain_registry_events(now);
         if rebuild {
             self.algorithm_settings = algorithm_settings;
             let versions: Vec<Version> = self.algorithms.keys().cloned().collect();
@@ -172,9 +173,28 @@ impl Cluster {
         now: Timestamp,
     ) -> Option<NodeId> {
         let (candidates, alg) = self.routing_view(version, ipv6);
-        let id = alg.select_for_new_request(req, candidates, now)?;
-        // Never hand out a node the algorithm should not have picked.
-        candidates.iter().any(|n| n.id == id).then_some(id)
+        if let Some(id) = alg.select_for_new_request(req, candidates, now) {
+            // Never hand out a node the algorithm should not have picked.
+            return candidates.iter().any(|n| n.id == id).then_some(id);
+        }
+        // Every node that could take the request is suspect: a suspicion is not a death
+        // certificate, so the call goes to one of them rather than being refused.
+        if !candidates
+            .iter()
+            .any(|n| n.suspect && !n.graceful && !n.bad)
+        {
+            return None;
+        }
+        let trusted: Vec<Node> = candidates
+            .iter()
+            .cloned()
+            .map(|mut n| {
+                n.suspect = false;
+                n
+            })
+            .collect();
+        let id = alg.select_for_new_request(req, &trusted, now)?;
+        trusted.iter().any(|n| n.id == id).then_some(id)
     }
 
     /// Client request whose owner `hint` is known and alive (§1.10-A.2).
@@ -263,6 +283,9 @@ impl Cluster {
 
     fn drain_registry_events(&mut self, now: Timestamp) {
         while let Some(event) = self.registry.poll_event() {
+            if let RegistryEvent::NodeSuspect { node, .. } = &event {
+                self.stats.count_suspect(node.id);
+            }
             self.propagate(&event, now);
             self.events.push_back(event);
         }

@@ -4,7 +4,8 @@
 use super::Cluster;
 use crate::algorithm::{AlgorithmSettings, RampUpSettings};
 use crate::config::Config;
-use crate::registry::{ExtraServerNode, HealthCheckSettings, RegistrySettings};
+use crate::node::{NodeKey, NodePorts, Version};
+use crate::registry::{ExtraServerNode, HealthCheckSettings, RegistrySettings, StaticNodeSpec};
 
 /// Renders the parsed `subclusterMap` groups back into the `( a, b ) ( c )` text the
 /// algorithm module parses; `None` for an empty map.
@@ -63,6 +64,26 @@ impl Cluster {
             health_check,
             extra_server_nodes,
             performance_testing_mode: sip.performance_testing_mode,
+            static_nodes: sip
+                .static_nodes
+                .iter()
+                .map(|n| StaticNodeSpec {
+                    host_name: n.host_name.clone(),
+                    key: NodeKey {
+                        ip: n.ip,
+                        ports: NodePorts {
+                            udp: n.ports.udp,
+                            tcp: n.ports.tcp,
+                            tls: n.ports.tls,
+                            ws: n.ports.ws,
+                            wss: n.ports.wss,
+                            http: None,
+                            ssl: None,
+                        },
+                    },
+                    version: Version(n.version.clone()),
+                })
+                .collect(),
         };
         let a = &sip.algorithm;
         let rampup = match (

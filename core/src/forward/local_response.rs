@@ -77,6 +77,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         403 => "Forbidden",
+        408 => "Request Timeout",
         416 => "Unsupported URI Scheme",
         483 => "Too Many Hops",
         500 => "Server Internal Error",

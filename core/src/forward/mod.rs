@@ -2,9 +2,12 @@
 //!
 //! One entry point, [`Forwarder::handle`]: one complete SIP message in (a UDP datagram, or a
 //! message cut from a stream by the driver's framer), zero or more [`Transmit`]s out. The
-//! forwarder keeps no per-transaction or per-dialog state: routing state lives in the headers
-//! it stamps (Via branch, Record-Route `node_host`/`node_port`/`version`) and in the
-//! algorithms' affinity tables inside the [`Cluster`].
+//! forwarder keeps no per-dialog state: routing state lives in the headers it stamps (Via
+//! branch, Record-Route `node_host`/`node_port`/`version`) and in the algorithms' affinity
+//! tables inside the [`Cluster`]. Its one table, [`transactions`], holds the requests awaiting
+//! their first response: those the balancer acknowledged with its own `100 Trying` are
+//! retransmitted and failed over by it ([`Forwarder::handle_timeout`]); the others are only
+//! measured.
 //!
 //! Modules, by rule of §1:
 //! - [`settings`]: every §1 configuration key ([`ForwardSettings::from_config`]).
@@ -19,6 +22,7 @@
 //! - `response`: responses §1.17, media-failure detection §1.19, health check §1.20,
 //!   response failover.
 //! - `local_response`: responses the balancer generates itself (RFC 3261 §8.2.6).
+//! - [`transactions`]: retransmission, failover and response times of forwarded requests.
 //! - `keys`: the [`crate::algorithm::KeySource`] view of a [`SipMessage`].
 //!
 //! Peer garbage never returns an error: it is answered when a response is possible (400,
@@ -32,6 +36,7 @@ mod request;
 mod response;
 mod route;
 pub mod settings;
+pub mod transactions;
 mod via;
 
 pub use settings::{ForwardSettings, LegFamily, LegSettings, NO_NODE_RETRY_AFTER_SECS};
@@ -39,11 +44,13 @@ pub use settings::{ForwardSettings, LegFamily, LegSettings, NO_NODE_RETRY_AFTER_
 use crate::cluster::Cluster;
 use crate::io::{Leg, ListenerId};
 use crate::node::Transport;
+use crate::registry::SuspectReason;
 use crate::sip::{SipMessage, StartLine};
 use crate::time::Timestamp;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use transactions::{Due, Transactions};
 
 /// One complete SIP message received by a listener.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,16 +104,40 @@ pub struct Transmit {
     pub payload: Bytes,
 }
 
-/// The stateless SIP forwarder. Pure: all inputs are arguments, all outputs go to `out`.
+/// The SIP forwarder. Pure: all inputs are arguments, all outputs go to `out`.
 #[derive(Debug, Clone)]
 pub struct Forwarder {
     settings: ForwardSettings,
+    transactions: Transactions,
+    started: Timestamp,
+}
+
+/// What request handling reads and writes besides the cluster: the table of requests awaiting
+/// a response, and how the request at hand came in.
+#[derive(Debug)]
+pub(crate) struct Tracking<'a> {
+    /// The table of requests awaiting their first response.
+    pub transactions: &'a mut Transactions,
+    /// The request was received earlier and is routed again after its node stayed silent: no
+    /// second `100 Trying`, no second count.
+    pub replay: bool,
+    /// Within `startupGracePeriod` of the start.
+    pub in_grace: bool,
 }
 
 impl Forwarder {
-    /// A forwarder with these settings.
-    pub fn new(settings: ForwardSettings) -> Forwarder {
-        Forwarder { settings }
+    /// A forwarder with these settings, for a balancer started at `started`.
+    pub fn new(settings: ForwardSettings, started: Timestamp) -> Forwarder {
+        Forwarder {
+            settings,
+            transactions: Transactions::default(),
+            started,
+        }
+    }
+
+    /// The table of requests awaiting their first response.
+    pub fn transactions(&self) -> &Transactions {
+        &self.transactions
     }
 
     /// The settings in force.
@@ -131,6 +162,30 @@ impl Forwarder {
         out: &mut Vec<Transmit>,
     ) {
         cluster.stats_mut().wire_bytes_in += inbound.payload.len() as u64;
+        self.route(cluster, inbound, now, out, false);
+    }
+
+    /// Routes again an initial INVITE received earlier whose node stayed silent
+    /// ([`Forwarder::handle_timeout`] returned it): it goes to the algorithm's next choice,
+    /// without a second `100 Trying`.
+    pub fn replay(
+        &mut self,
+        cluster: &mut Cluster,
+        inbound: Inbound,
+        now: Timestamp,
+        out: &mut Vec<Transmit>,
+    ) {
+        self.route(cluster, inbound, now, out, true);
+    }
+
+    fn route(
+        &mut self,
+        cluster: &mut Cluster,
+        inbound: Inbound,
+        now: Timestamp,
+        out: &mut Vec<Transmit>,
+        replay: bool,
+    ) {
         let first = out.len();
         let msg = match SipMessage::parse_with(inbound.payload.clone(), &self.settings.parse_limits)
         {
@@ -141,12 +196,34 @@ impl Forwarder {
                 return;
             }
         };
+        let in_grace = now.saturating_since(self.started) < self.settings.startup_grace_period;
+        let mut tracking = Tracking {
+            transactions: &mut self.transactions,
+            replay,
+            in_grace,
+        };
         match msg.start_line() {
             StartLine::Request { .. } => {
-                request::handle(&self.settings, cluster, &msg, &inbound, now, out);
+                request::handle(
+                    &self.settings,
+                    cluster,
+                    &msg,
+                    &inbound,
+                    now,
+                    out,
+                    &mut tracking,
+                );
             }
             StartLine::Response { .. } => {
-                response::handle(&self.settings, cluster, &msg, &inbound, now, out);
+                response::handle(
+                    &self.settings,
+                    cluster,
+                    &msg,
+                    &inbound,
+                    now,
+                    out,
+                    tracking.transactions,
+                );
             }
         }
         let sent: usize = out.iter().skip(first).map(|t| t.payload.len()).sum();
@@ -168,6 +245,107 @@ impl Forwarder {
     ) {
         let _ = now;
         request::send_failure(&self.settings, cluster, failed, out);
+    }
+
+    /// A send toward `node` was refused by the operating system (connection refused or reset,
+    /// ICMP unreachable): the node becomes suspect and its INVITEs awaiting a first response
+    /// fail over at the next [`Forwarder::handle_timeout`], which is due at once.
+    pub fn node_refused(
+        &mut self,
+        cluster: &mut Cluster,
+        node: crate::node::NodeId,
+        transport: Transport,
+        now: Timestamp,
+    ) {
+        cluster.update_registry(now, |r| {
+            r.mark_suspect(node, SuspectReason::SendRefused(transport))
+        });
+        self.transactions.node_refused(node, now);
+    }
+
+    /// Forgets what the forwarder knows of a node that left the registry.
+    pub fn forget_node(&mut self, node: crate::node::NodeId) {
+        self.transactions.forget_node(node);
+    }
+
+    /// When [`Forwarder::handle_timeout`] has work.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.transactions.next_deadline()
+    }
+
+    /// Runs the timers of the requests awaiting a response (docs/decisions.md, "Node
+    /// failure"): retransmissions go to `out`; a node that left an INVITE unanswered within
+    /// `inviteFailoverTimeout` becomes suspect and the affinity of the call moves to another
+    /// node, and the INVITEs to route again (with [`Forwarder::replay`]) are appended to
+    /// `replays`; a request still unanswered at Timer B/F that the balancer acknowledged gets
+    /// its sender a `408 Request Timeout` (or the `isSend5xxResponse` status).
+    pub fn handle_timeout(
+        &mut self,
+        cluster: &mut Cluster,
+        now: Timestamp,
+        out: &mut Vec<Transmit>,
+        replays: &mut Vec<Inbound>,
+    ) {
+        while let Some(due) = self.transactions.poll_due(now) {
+            match due {
+                Due::Retransmit { sent, node } => {
+                    tracing::debug!(to = ?sent.to, "retransmitting an unanswered request");
+                    cluster.stats_mut().count_retransmission(node);
+                    cluster.stats_mut().wire_bytes_out += sent.payload.len() as u64;
+                    out.push(sent);
+                }
+                Due::Silent { node, sent, replay } => {
+                    self.node_silent(cluster, node, &sent, replay, now, replays);
+                }
+                Due::GaveUp { sent, node, owned } => {
+                    tracing::debug!(to = ?sent.to, ?node, "request unanswered at Timer B/F");
+                    if owned {
+                        cluster.stats_mut().timed_out += 1;
+                        request::answer_timeout(&self.settings, cluster, &sent, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn node_silent(
+        &mut self,
+        cluster: &mut Cluster,
+        node: crate::node::NodeId,
+        sent: &Transmit,
+        replay: Option<Inbound>,
+        now: Timestamp,
+        replays: &mut Vec<Inbound>,
+    ) {
+        cluster.update_registry(now, |r| r.mark_suspect(node, SuspectReason::Unanswered));
+        let version = cluster
+            .node(node)
+            .map(|n| n.version.clone())
+            .or_else(|| cluster.registry().latest_version().cloned())
+            .unwrap_or_default();
+        if let Ok(msg) = SipMessage::parse_with(sent.payload.clone(), &self.settings.parse_limits) {
+            // The call's affinity leaves the silent node, so whatever comes next for it (the
+            // INVITE routed again, or the caller's own retransmission) goes elsewhere.
+            let moved = cluster.fail_over(&version, sent.ipv6, &msg, node, now);
+            tracing::debug!(node = node.0, ?moved, "INVITE unanswered: node suspect");
+        }
+        // Routed again only if a node that is not suspect can take it; otherwise it stays
+        // with the silent node, retransmitted until Timer B.
+        let alternative = cluster
+            .registry()
+            .live_nodes(&version, sent.ipv6)
+            .iter()
+            .any(|n| n.id != node && n.accepts_new_work());
+        match replay {
+            Some(inbound) if alternative => {
+                cluster.stats_mut().count_invite_failover(node);
+                replays.push(inbound);
+            }
+            Some(_) => {
+                tracing::debug!(node = node.0, "INVITE unanswered: no other node to take it")
+            }
+            None => {}
+        }
     }
 }
 

@@ -4,8 +4,9 @@ use super::local_response::{self, reason_phrase};
 use super::record_route::{record_route, Stamp};
 use super::route::{self, node_at, uri_points_to_lb, RouteAnalysis};
 use super::settings::{uri_host, ForwardSettings};
+use super::transactions::{Track, TxKey};
 use super::via::{self, via_transport};
-use super::{nat, Destination, Inbound, Transmit};
+use super::{nat, Destination, Inbound, Tracking, Transmit};
 use crate::cluster::Cluster;
 use crate::heartbeat::{handle_sip_heartbeat, HEARTBEAT_HEADERS};
 use crate::io::Leg;
@@ -64,13 +65,27 @@ fn reject(
 
 /// The answer when no node can take a request (DECISIONS.md §2): `503 Service Unavailable`
 /// (status from `isSend5xxResponseSatusCode`) with `Retry-After`; ACK is never answered.
+/// Within `startupGracePeriod`, a balancer that knows no live node at all leaves an initial
+/// request that came over UDP unanswered: the caller retransmits it, and a restarted
+/// balancer's nodes re-register within a heartbeat or two.
 fn no_node(
     s: &ForwardSettings,
     cluster: &mut Cluster,
     out: &mut Vec<Transmit>,
     inb: &Inbound,
     msg: &SipMessage,
+    in_grace: bool,
 ) {
+    let initial = msg.to().ok().and_then(|t| t.tag()).is_none();
+    if in_grace
+        && initial
+        && inb.listener.transport == Transport::Udp
+        && cluster.registry().is_empty()
+    {
+        tracing::debug!(source = %inb.source, "no node registered yet: left to the caller's retransmission");
+        cluster.stats_mut().held_at_startup += 1;
+        return;
+    }
     tracing::debug!(source = %inb.source, "no node available");
     cluster.stats_mut().rejected += 1;
     if msg.method() != Some(Method::Ack) {
@@ -93,6 +108,7 @@ pub(super) fn handle(
     inb: &Inbound,
     now: Timestamp,
     out: &mut Vec<Transmit>,
+    trk: &mut Tracking<'_>,
 ) {
     let Ok(top_via) = msg.top_via() else {
         tracing::debug!(source = %inb.source, "request without a readable Via dropped");
@@ -127,10 +143,12 @@ pub(super) fn handle(
         return;
     }
 
-    cluster.stats_mut().count_request(
-        std::str::from_utf8(msg.method_bytes()).unwrap_or("OTHER"),
-        msg.body().len(),
-    );
+    if !trk.replay {
+        cluster.stats_mut().count_request(
+            std::str::from_utf8(msg.method_bytes()).unwrap_or("OTHER"),
+            msg.body().len(),
+        );
+    }
 
     let mut ed = Editor::new(msg);
     // §1.4 with the fix of DECISIONS.md §2: 0 → 483 and stop; CANCEL untouched.
@@ -186,9 +204,9 @@ pub(super) fn handle(
         now,
     };
     if from_server {
-        node_request(&ctx, cluster, ed, &top_via, &ra, out);
+        node_request(&ctx, cluster, ed, &top_via, &ra, out, trk);
     } else {
-        client_request(&ctx, cluster, ed, &ra, out);
+        client_request(&ctx, cluster, ed, &ra, out, trk);
     }
 }
 
@@ -256,8 +274,14 @@ fn pop_routes(ed: &mut Editor<'_>, ra: &RouteAnalysis, n: usize) {
     }
 }
 
-fn send_trying(ctx: &Ctx<'_>, out: &mut Vec<Transmit>) {
-    if ctx.s.send_trying && TRYING_METHODS.contains(&ctx.method) {
+/// True if the balancer answers this request with its own `100 Trying` (§1.11), and so owns
+/// its delivery (docs/decisions.md, "Node failure").
+fn trying_sent(ctx: &Ctx<'_>) -> bool {
+    ctx.s.send_trying && TRYING_METHODS.contains(&ctx.method)
+}
+
+fn send_trying(ctx: &Ctx<'_>, out: &mut Vec<Transmit>, trk: &Tracking<'_>) {
+    if trying_sent(ctx) && !trk.replay {
         reply(out, ctx.inb, ctx.msg, 100, &[]);
     }
 }
@@ -287,10 +311,14 @@ fn node_request(
     top_via: &Via<'_>,
     ra: &RouteAnalysis,
     out: &mut Vec<Transmit>,
+    trk: &mut Tracking<'_>,
 ) {
     let (s, msg) = (ctx.s, ctx.msg);
     pop_routes(&mut ed, ra, ra.popped);
     let sender = sending_node(cluster, top_via, ctx.inb.source, ctx.now);
+    if let Some(id) = sender {
+        trk.transactions.heard_from(id, ctx.now);
+    }
     // The dialog owner: the node named in the Route, else (an improvement over the
     // reference, which left the Record-Route unstamped) the node that sent the request.
     let owner: Option<Node> = ra.hint.or(sender).and_then(|id| cluster.node(id)).cloned();
@@ -314,7 +342,7 @@ fn node_request(
     let Some(next_hop) = remaining.map(|r| r.uri).or(sip_ruri) else {
         return reject(cluster, out, ctx.inb, msg, 416, "no SIP next hop");
     };
-    send_trying(ctx, out);
+    send_trying(ctx, out, trk);
     // §1.14 loop detection.
     if uri_points_to_lb(s, &next_hop, ctx.via_t, ctx.ipv6) {
         tracing::debug!(source = %ctx.inb.source, "cannot forward to the balancer itself: dropped");
@@ -355,14 +383,8 @@ fn node_request(
     }
     let base = via::branch_base(msg);
     // Node → client: the external Via on top, then the internal one.
-    let ext_via = via::lb_via(
-        s,
-        Leg::External,
-        outer,
-        ctx.ipv6,
-        private,
-        &via::branch(&base, Leg::External, &version),
-    );
+    let ext_branch = via::branch(&base, Leg::External, &version);
+    let ext_via = via::lb_via(s, Leg::External, outer, ctx.ipv6, private, &ext_branch);
     let int_via = via::lb_via(
         s,
         Leg::Internal,
@@ -384,13 +406,30 @@ fn node_request(
             port,
         },
     };
-    out.push(Transmit {
+    let sent = Transmit {
         leg: s.out_leg(Leg::External),
         transport: outer,
         ipv6: ctx.ipv6,
         to,
         payload,
-    });
+    };
+    // A request the balancer acknowledged is its to deliver over UDP toward the client.
+    if trying_sent(ctx) && outer == Transport::Udp {
+        let key = TxKey {
+            branch: ext_branch,
+            cancel: false,
+        };
+        let track = Track {
+            node: None,
+            invite: ctx.method == Method::Invite,
+            sent: sent.clone(),
+            owned: true,
+            replay: None,
+        };
+        trk.transactions
+            .track(key, track, s.invite_failover_timeout, ctx.now);
+    }
+    out.push(sent);
 }
 
 /// True if the User-Agent, To or From contains a `blockedValues` entry (case-insensitive).
@@ -418,6 +457,7 @@ fn client_request(
     mut ed: Editor<'_>,
     ra: &RouteAnalysis,
     out: &mut Vec<Transmit>,
+    trk: &mut Tracking<'_>,
 ) {
     let (s, msg, now) = (ctx.s, ctx.msg, ctx.now);
     let is_ack = ctx.method == Method::Ack;
@@ -468,12 +508,28 @@ fn client_request(
             }
             match cluster.select_new(&version, ctx.ipv6, msg, now) {
                 Some(n) => (n, true),
-                None => return no_node(s, cluster, out, ctx.inb, msg),
+                None => return no_node(s, cluster, out, ctx.inb, msg, trk.in_grace),
             }
         }
     };
+    let base = via::branch_base(msg);
+    // A CANCEL, or the ACK of a final error response, follows its INVITE where it was moved
+    // after a silent node (RFC 3261 §9.1, §17.1.1.3).
+    let node_id = match ctx.method {
+        Method::Cancel | Method::Ack if ra.hint.is_none() => {
+            let key = TxKey {
+                branch: via::branch(&base, Leg::Internal, &version),
+                cancel: false,
+            };
+            trk.transactions
+                .moved_to(&key)
+                .filter(|n| cluster.node(*n).is_some())
+                .unwrap_or(node_id)
+        }
+        _ => node_id,
+    };
     let Some(node) = cluster.node(node_id).cloned() else {
-        return no_node(s, cluster, out, ctx.inb, msg);
+        return no_node(s, cluster, out, ctx.inb, msg, trk.in_grace);
     };
     let Some(node_port) = node.key.ports.sip(inner) else {
         tracing::debug!(
@@ -481,7 +537,7 @@ fn client_request(
             transport = inner.as_str(),
             "node has no port for the transport"
         );
-        return no_node(s, cluster, out, ctx.inb, msg);
+        return no_node(s, cluster, out, ctx.inb, msg, trk.in_grace);
     };
     pop_routes(
         &mut ed,
@@ -519,7 +575,7 @@ fn client_request(
             let _ = ed.set_uri_host_port(u, &node_host, Some(node_port));
         }
     }
-    send_trying(ctx, out);
+    send_trying(ctx, out, trk);
     let private = s.use_private_addresses(Some(&ctx.inb.source.ip().to_string()), ctx.ipv6);
     via::stamp_received(
         &mut ed,
@@ -545,16 +601,9 @@ fn client_request(
     if s.terminate_tls || s.internal_transport.is_some() {
         nat::contact_transport(&mut ed, msg, outer);
     }
-    let base = via::branch_base(msg);
     // Client → node: the internal Via on top, then the external one.
-    let int_via = via::lb_via(
-        s,
-        Leg::Internal,
-        inner,
-        ctx.ipv6,
-        private,
-        &via::branch(&base, Leg::Internal, &node.version),
-    );
+    let int_branch = via::branch(&base, Leg::Internal, &node.version);
+    let int_via = via::lb_via(s, Leg::Internal, inner, ctx.ipv6, private, &int_branch);
     let ext_via = via::lb_via(
         s,
         Leg::External,
@@ -573,13 +622,49 @@ fn client_request(
         cluster.update_registry(now, |r| r.record_request_sent(node.id, now));
     }
     cluster.stats_mut().count_forwarded_to(node.id);
-    out.push(Transmit {
+    let sent = Transmit {
         leg: s.out_leg(Leg::Internal),
         transport: inner,
         ipv6: ctx.ipv6,
         to: Destination::Addr(SocketAddr::new(node.key.ip, node_port)),
         payload,
-    });
+    };
+    if !is_ack {
+        let owned = trying_sent(ctx);
+        let invite = ctx.method == Method::Invite;
+        let key = TxKey {
+            branch: int_branch,
+            cancel: ctx.method == Method::Cancel,
+        };
+        let track = Track {
+            node: Some(node.id),
+            invite,
+            sent: sent.clone(),
+            owned,
+            replay: (owned && invite && !ctx.subsequent).then(|| ctx.inb.clone()),
+        };
+        trk.transactions
+            .track(key, track, s.invite_failover_timeout, now);
+    }
+    out.push(sent);
+}
+
+/// Timer B/F fired for a request the balancer acknowledged with `100 Trying` and nothing
+/// answered (docs/decisions.md, "Node failure"): its sender gets `408 Request Timeout` (RFC
+/// 3261 §16.7 step 6: a proxy's client transaction timing out is a 408), or the
+/// `isSend5xxResponse` status when that is on.
+pub(super) fn answer_timeout(
+    s: &ForwardSettings,
+    cluster: &mut Cluster,
+    sent: &Transmit,
+    out: &mut Vec<Transmit>,
+) {
+    let status = if s.send_5xx_response {
+        s.send_5xx_status_code
+    } else {
+        408
+    };
+    answer_upstream(s, cluster, sent, status, out);
 }
 
 /// §1.16: a forwarded request could not be sent.
@@ -593,6 +678,19 @@ pub(super) fn send_failure(
     if !s.send_5xx_response {
         return;
     }
+    answer_upstream(s, cluster, failed, s.send_5xx_status_code, out);
+}
+
+/// Answers a forwarded request (not ACK) toward its sender with `status`, from the copy that
+/// was sent: the balancer's two Vias are left out of the answer, and with
+/// `isSend5xxResponseReasonHeader` a `Reason` header is added.
+fn answer_upstream(
+    s: &ForwardSettings,
+    cluster: &mut Cluster,
+    failed: &Transmit,
+    status: u16,
+    out: &mut Vec<Transmit>,
+) {
     let Ok(msg) = SipMessage::parse_with(failed.payload.clone(), &s.parse_limits) else {
         return;
     };
@@ -618,12 +716,13 @@ pub(super) fn send_failure(
             format!(
                 "{};cause={};text=\"{}\"",
                 failed.transport.as_str(),
-                s.send_5xx_status_code,
+                status,
                 reason
             ),
         ));
     }
-    let payload = local_response::build_skipping_vias(&msg, 2, 503, reason_phrase(503), &extra);
+    let payload =
+        local_response::build_skipping_vias(&msg, 2, status, reason_phrase(status), &extra);
     let toward = match failed.leg {
         Leg::Internal => Leg::External,
         Leg::External => Leg::Internal,

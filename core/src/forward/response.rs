@@ -13,13 +13,14 @@
 
 use super::request::{INITIAL_REMOTE_ADDR, INITIAL_REMOTE_PORT};
 use super::settings::{uri_host, ForwardSettings};
+use super::transactions::{Answer, Transactions, TxKey};
 use super::via::{self, via_transport};
 use super::{nat, Destination, Inbound, Transmit};
 use crate::algorithm::ResponseDirection;
 use crate::cluster::Cluster;
 use crate::io::Leg;
 use crate::node::{NodeId, Version};
-use crate::sip::{Editor, HeaderName, SipMessage, Via};
+use crate::sip::{Editor, HeaderName, Method, SipMessage, Via};
 use crate::time::Timestamp;
 use std::net::SocketAddr;
 
@@ -36,6 +37,7 @@ pub(super) fn handle(
     inb: &Inbound,
     now: Timestamp,
     out: &mut Vec<Transmit>,
+    transactions: &mut Transactions,
 ) {
     if !msg.is_sip_2_0() || msg.check_mandatory().is_err() {
         return drop(cluster, inb, "malformed response");
@@ -68,8 +70,38 @@ pub(super) fn handle(
         return drop(cluster, inb, "could not strip the balancer's Via");
     }
     let error_status = s.error_status_codes.contains(&status);
+    let sender = toward_client
+        .then(|| sending_node(cluster, inb.source, now))
+        .flatten();
+    if let Some(id) = sender {
+        transactions.heard_from(id, now);
+    }
+    if let Some(branch) = top.branch.filter(|_| !transactions.is_idle()) {
+        let key = TxKey {
+            branch: String::from_utf8_lossy(branch).into_owned(),
+            cancel: msg.cseq().is_ok_and(|c| c.method == Method::Cancel),
+        };
+        match transactions.answered(&key, sender, now) {
+            Answer::FromAbandoned => {
+                // The INVITE went to another node after this one stayed silent; the caller
+                // must not see two answers.
+                if let Some(id) = sender {
+                    cluster.update_registry(now, |r| r.record_response(id, now));
+                }
+                return drop(
+                    cluster,
+                    inb,
+                    "response of a node the INVITE was moved away from",
+                );
+            }
+            Answer::First {
+                node: Some(id),
+                elapsed,
+            } => cluster.stats_mut().observe_response_time(id, elapsed),
+            Answer::First { node: None, .. } | Answer::Untracked => {}
+        }
+    }
     if toward_client {
-        let sender = sending_node(cluster, inb.source, now);
         if let Some(id) = sender {
             cluster.update_registry(now, |r| {
                 r.record_response(id, now);

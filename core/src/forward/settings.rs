@@ -98,6 +98,12 @@ pub struct ForwardSettings {
     pub public_ipv6: Option<String>,
     /// `isSendTrying` (§1.11).
     pub send_trying: bool,
+    /// `inviteFailoverTimeout`: how long a node may leave an INVITE without any response
+    /// before it becomes suspect and the INVITE goes to another node.
+    pub invite_failover_timeout: std::time::Duration,
+    /// `startupGracePeriod`: how long after start initial UDP requests that find no node are
+    /// left to the caller's retransmission instead of being answered 503.
+    pub startup_grace_period: std::time::Duration,
     /// `useIpLoadBalancerAddressInViaHeaders` (§1.13).
     pub use_ip_lb_in_via: bool,
     /// `blockedValues`, lower-cased (scanner blocking, §1.10-B.4).
@@ -154,6 +160,8 @@ impl ForwardSettings {
             public_ip: non_empty(&sip.public_ip),
             public_ipv6: non_empty(&sip.public_ipv6).map(|s| strip_brackets(&s).to_owned()),
             send_trying: sip.send_trying,
+            invite_failover_timeout: sip.invite_failover_timeout,
+            startup_grace_period: sip.startup_grace_period,
             use_ip_lb_in_via: sip.use_ip_load_balancer_address_in_via,
             blocked_values: sip
                 .blocked_values

@@ -23,6 +23,7 @@ fn node() -> Node {
         properties: BTreeMap::from([("udpPort".to_owned(), "5080".to_owned())]),
         graceful: false,
         bad: false,
+        suspect: false,
         permanent: false,
         last_seen: Timestamp::from_millis(1234),
     }

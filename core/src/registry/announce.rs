@@ -163,6 +163,7 @@ impl NodeAnnouncement {
             properties: self.properties,
             graceful: self.graceful,
             bad: false,
+            suspect: false,
             permanent,
             last_seen: now,
         }

@@ -1,6 +1,6 @@
 //! What the registry tells the algorithms and the logs (behaviour reference §3.3, §1.19, §1.20).
 
-use crate::node::{Node, NodeId};
+use crate::node::{Node, NodeId, Transport};
 
 /// Why a node left the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,9 +36,25 @@ pub enum BadReason {
         /// Requests sent since the last response.
         unanswered: u32,
     },
-    /// A connection to the node's SIP port could not be opened: the node is not taking calls
-    /// on that transport. Cleared by the node's next SIP response or a repeated `start`.
-    Unreachable,
+    /// `failureThreshold` OPTIONS probes in a row went unanswered (or were answered with a
+    /// code `replyCodes` does not accept). Cleared after `successThreshold` good probes.
+    ProbeFailed {
+        /// Failed probes in a row.
+        failures: u32,
+    },
+}
+
+/// Why a node became suspect (docs/decisions.md, "Node failure").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SuspectReason {
+    /// An INVITE forwarded to it got no response at all within `inviteFailoverTimeout`.
+    Unanswered,
+    /// The operating system refused a send to it: a connection could not be opened or was
+    /// reset, or a datagram drew an ICMP unreachable.
+    SendRefused(Transport),
+    /// A probe sent while it was suspect went unanswered.
+    ProbeUnanswered,
 }
 
 /// A change in the registry. Queued by every mutation; drain with
@@ -67,8 +83,17 @@ pub enum RegistryEvent {
         reason: BadReason,
     },
     /// A bad node was cleared (a `start` repeated with its session, or it answered again
-    /// after a health-check failure).
+    /// after a health-check failure, or passed `successThreshold` probes).
     NodeRecovered(Node),
+    /// The node became suspect: no new calls while another node can take them.
+    NodeSuspect {
+        /// The node, with `suspect` set.
+        node: Node,
+        /// What made it suspect.
+        reason: SuspectReason,
+    },
+    /// A suspect node answered SIP again and takes new calls.
+    NodeTrusted(Node),
     /// A node asked that HTTP sessions stuck to `from_jvm_route` move to `to_jvm_route`
     /// (§3.2 `switchover`).
     Switchover {

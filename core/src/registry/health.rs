@@ -1,7 +1,7 @@
 //! Bad-node detection: media-failure detection on error responses (behaviour reference
 //! §1.19) and the active health check on unanswered requests (§1.20).
 
-use super::{BadReason, Registry, RegistryEvent};
+use super::{BadReason, Registry, RegistryEvent, SuspectReason};
 use crate::node::NodeId;
 use crate::time::Timestamp;
 
@@ -92,22 +92,64 @@ impl Registry {
         };
         h.unanswered = 0;
         h.last_response = h.last_response.max(now);
-        if matches!(
-            h.bad,
-            Some(BadReason::Unresponsive { .. } | BadReason::Unreachable)
-        ) {
+        if matches!(h.bad, Some(BadReason::Unresponsive { .. })) {
             self.clear_bad(id, now);
         }
+        self.clear_suspect(id);
     }
 
-    /// Call when a connection to node `id`'s SIP port could not be opened: the node is marked
-    /// bad ([`BadReason::Unreachable`]) so new calls go elsewhere; it recovers on its next SIP
-    /// response or a repeated `start`. Returns true if the node was not bad before.
-    pub fn record_unreachable(&mut self, id: NodeId) -> bool {
+    /// Marks node `id` suspect (docs/decisions.md, "Node failure"): it gets no new calls while
+    /// another node can take them, until it sends a SIP response again (a reply to a probe
+    /// included; heartbeats do not clear it). Returns true if it was not suspect before.
+    pub fn mark_suspect(&mut self, id: NodeId, reason: SuspectReason) -> bool {
+        let Some(node) = self.node_mut(id) else {
+            return false;
+        };
+        if node.suspect {
+            return false;
+        }
+        node.suspect = true;
+        let node = node.clone();
+        tracing::info!(target: "registry", id = id.0, host = %node.host_name, ip = %node.key.ip,
+            reason = ?reason, "node suspect");
+        self.events
+            .push_back(RegistryEvent::NodeSuspect { node, reason });
+        true
+    }
+
+    /// Clears the suspect flag of node `id`; true if it was suspect.
+    pub fn clear_suspect(&mut self, id: NodeId) -> bool {
+        let Some(node) = self.node_mut(id) else {
+            return false;
+        };
+        if !node.suspect {
+            return false;
+        }
+        node.suspect = false;
+        let node = node.clone();
+        tracing::info!(target: "registry", id = id.0, host = %node.host_name, ip = %node.key.ip,
+            "node answers again");
+        self.events.push_back(RegistryEvent::NodeTrusted(node));
+        true
+    }
+
+    /// Takes node `id` out of rotation after `failures` failed OPTIONS probes in a row
+    /// ([`BadReason::ProbeFailed`]). Returns true if it was not bad before.
+    pub fn record_probe_down(&mut self, id: NodeId, failures: u32) -> bool {
         if self.node(id).is_none_or(|n| n.bad) {
             return false;
         }
-        self.mark_bad(id, BadReason::Unreachable)
+        self.mark_bad(id, BadReason::ProbeFailed { failures })
+    }
+
+    /// Brings node `id` back after `successThreshold` good probes, if failed probes made it
+    /// bad. Returns true if it was.
+    pub fn record_probe_up(&mut self, id: NodeId, now: Timestamp) -> bool {
+        let probe_down = self
+            .health
+            .get(&id)
+            .is_some_and(|h| matches!(h.bad, Some(BadReason::ProbeFailed { .. })));
+        probe_down && self.clear_bad(id, now)
     }
 
     fn mark_bad(&mut self, id: NodeId, reason: BadReason) -> bool {

@@ -23,9 +23,11 @@ mod settings;
 pub use announce::{
     parse_ip, AnnouncementError, NodeAnnouncement, INSTANCE_ID_KEY, UNDEFINED_HOST_NAME,
 };
-pub use event::{BadReason, RegistryEvent, RemovalReason};
+pub use event::{BadReason, RegistryEvent, RemovalReason, SuspectReason};
 pub use lifecycle::{PingOutcome, StartOutcome, UnknownSession};
-pub use settings::{ExtraServerNode, ExtraServerNodeError, HealthCheckSettings, RegistrySettings};
+pub use settings::{
+    ExtraServerNode, ExtraServerNodeError, HealthCheckSettings, RegistrySettings, StaticNodeSpec,
+};
 
 use crate::node::{Node, NodeId, NodeKey, NodePorts, Version};
 use crate::time::Timestamp;
@@ -33,6 +35,9 @@ use health::Health;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
+
+/// The property that marks a node registered from `<staticNodes>`.
+pub const STATIC_NODE_PROPERTY: &str = "staticNode";
 
 /// The nodes of one version, split by address family, each sorted by [`NodeId`].
 #[derive(Debug, Clone, Default)]
@@ -93,7 +98,54 @@ impl Registry {
         if registry.settings.performance_testing_mode {
             registry.add_extra_server_nodes(now);
         }
+        registry.sync_static_nodes(now);
         registry
+    }
+
+    /// True if `key` is a `<staticNodes>` entry (probed, never expired).
+    pub fn is_static(&self, key: &NodeKey) -> bool {
+        self.settings.static_nodes.iter().any(|s| s.key == *key)
+    }
+
+    /// Registers the `<staticNodes>` entries that are not registered yet (as permanent nodes,
+    /// in rotation until probes say otherwise) and removes the permanent static nodes no
+    /// longer listed (start and configuration reload).
+    fn sync_static_nodes(&mut self, now: Timestamp) {
+        let gone: Vec<NodeId> = self
+            .all_nodes()
+            .filter(|n| n.permanent && n.properties.contains_key(STATIC_NODE_PROPERTY))
+            .filter(|n| !self.is_static(&n.key))
+            .map(|n| n.id)
+            .collect();
+        for id in gone {
+            self.remove(id, RemovalReason::Stopped);
+        }
+        for spec in self.settings.static_nodes.clone() {
+            if self.by_key.contains_key(&spec.key) {
+                continue;
+            }
+            let properties: BTreeMap<String, String> = [
+                (STATIC_NODE_PROPERTY.to_owned(), "true".to_owned()),
+                ("version".to_owned(), spec.version.as_str().to_owned()),
+            ]
+            .into_iter()
+            .collect();
+            let announcement = NodeAnnouncement {
+                host_name: spec.host_name.clone(),
+                ip: spec.key.ip,
+                ports: spec.key.ports,
+                version: spec.version.clone(),
+                session_id: String::new(),
+                heartbeat_port: None,
+                instance_id: None,
+                jvm_route: None,
+                smpp_port: None,
+                graceful: false,
+                properties,
+            };
+            let id = self.allocate_id();
+            self.insert(announcement.into_node(id, now, true), now);
+        }
     }
 
     fn add_extra_server_nodes(&mut self, now: Timestamp) {
@@ -148,8 +200,9 @@ impl Registry {
 
     /// Replaces the settings (configuration reload). Timeouts and detection thresholds apply
     /// from the next call on; existing permanent nodes stay as they are.
-    pub fn set_settings(&mut self, settings: RegistrySettings) {
+    pub fn set_settings(&mut self, settings: RegistrySettings, now: Timestamp) {
         self.settings = settings;
+        self.sync_static_nodes(now);
     }
 
     /// The next queued event, oldest first. Call after every mutation until it returns `None`.

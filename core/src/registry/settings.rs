@@ -26,6 +26,20 @@ pub struct RegistrySettings {
     pub extra_server_nodes: Vec<ExtraServerNode>,
     /// `performanceTestingMode`: register the extra server nodes as permanent nodes (§8.2).
     pub performance_testing_mode: bool,
+    /// `<staticNodes>`: nodes without heartbeats, registered as permanent nodes and kept in
+    /// rotation by OPTIONS probing (DECISIONS.md §4).
+    pub static_nodes: Vec<StaticNodeSpec>,
+}
+
+/// One static node: a SIP server registered from the configuration, not by heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticNodeSpec {
+    /// `hostName`.
+    pub host_name: String,
+    /// The node's identity (IP and SIP ports).
+    pub key: crate::node::NodeKey,
+    /// `version`.
+    pub version: crate::node::Version,
 }
 
 impl Default for RegistrySettings {
@@ -38,6 +52,7 @@ impl Default for RegistrySettings {
             health_check: None,
             extra_server_nodes: Vec::new(),
             performance_testing_mode: false,
+            static_nodes: Vec::new(),
         }
     }
 }

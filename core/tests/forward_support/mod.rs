@@ -20,6 +20,8 @@ pub fn config() -> Config {
     let mut c = Config::embedded_default();
     c.sip.external.host = "10.0.0.1".into();
     c.sip.internal.host = "192.168.0.1".into();
+    // Most rules are about a running balancer; the start-up grace has its own tests.
+    c.sip.startup_grace_period = std::time::Duration::ZERO;
     c
 }
 
@@ -33,7 +35,7 @@ impl Lb {
     pub fn new(config: &Config) -> Lb {
         let now = Timestamp::from_millis(1000);
         Lb {
-            fwd: Forwarder::new(ForwardSettings::from_config(config)),
+            fwd: Forwarder::new(ForwardSettings::from_config(config), now),
             cluster: Cluster::from_config(config, now).unwrap(),
             now,
         }
