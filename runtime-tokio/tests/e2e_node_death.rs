@@ -1,0 +1,315 @@
+//! End-to-end node death: a node's process is killed (SIGKILL) or frozen (SIGSTOP) in the
+//! middle of a SIPp run, over UDP and TCP. The caller sees no failed call: an unanswered
+//! INVITE goes to another node (`inviteFailoverTimeout`, retransmitted on Timer A when the
+//! balancer answered `100 Trying` itself), the silent node gets no new call, and the BYE of a
+//! call established on the dead node is answered by the survivor.
+//!
+//! The nodes run `scenarios/uas_node.xml`: it answers OPTIONS and BYEs of calls it never saw
+//! with 200 OK, so SIPp's call counters include those; calls are counted with the per-message
+//! counter `3_INVITE_Recv`.
+
+mod common;
+
+use common::{
+    free_port, scenario, sipp_count, sipp_report, sipp_stat, start_uac, start_uas, test_dir,
+    wait_until, Lb, LbExtra, LbPorts, Node, NodeOptions, Proc, SipSink, LOCALHOST,
+};
+use std::path::Path;
+use std::process::ExitStatus;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// The node scenario's per-message counters (see the scenario file).
+const OPTIONS_RECV: &str = "0_OPTIONS_Recv";
+const STRAY_BYE_RECV: &str = "1_BYE_Recv";
+const INVITE_RECV: &str = "3_INVITE_Recv";
+const CALL_BYE_RECV: &str = "7_BYE_Recv";
+
+/// A passing run's timings and counts, shown by `cargo test -- --nocapture`.
+#[allow(clippy::print_stderr, reason = "the test's own report")]
+fn note(text: &str) {
+    eprintln!("{text}");
+}
+
+fn node_scenario() -> String {
+    scenario("uas_node.xml")
+        .to_str()
+        .expect("scenario path")
+        .to_owned()
+}
+
+fn stat(dir: &Path, name: &str, column: &str) -> u64 {
+    sipp_stat(dir, name, column).unwrap_or(0)
+}
+
+/// A per-message counter of a node running `uas_node.xml` (written every second).
+fn count(dir: &Path, uas: &Proc, column: &str) -> u64 {
+    sipp_count(dir, "uas_node", uas.pid(), column).unwrap_or(0)
+}
+
+/// The counters of the node scenario that tell what each node received, for reports.
+fn node_counts(dir: &Path, uas: &[(&str, &Proc)]) -> String {
+    uas.iter()
+        .map(|(name, p)| {
+            format!(
+                "{name} (pid {}): INVITE {}, BYE of its calls {}, stray BYE {}, OPTIONS {}",
+                p.pid(),
+                count(dir, p, INVITE_RECV),
+                count(dir, p, CALL_BYE_RECV),
+                count(dir, p, STRAY_BYE_RECV),
+                count(dir, p, OPTIONS_RECV),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Asserts that the UAC `name` exited 0 with `calls` successful calls and none failed.
+fn assert_uac_ok(
+    dir: &Path,
+    name: &str,
+    status: Option<ExitStatus>,
+    calls: u64,
+    report: &dyn Fn() -> String,
+) {
+    assert!(
+        matches!(status, Some(s) if s.success()),
+        "{name} did not complete every call (exit {status:?})\n{}",
+        report()
+    );
+    assert_eq!(
+        (
+            stat(dir, name, "SuccessfulCall(C)"),
+            stat(dir, name, "FailedCall(C)")
+        ),
+        (calls, 0),
+        "{name}: (successful, failed) calls\n{}",
+        report()
+    );
+}
+
+/// Two SIPp nodes running `uas_node.xml`, registered through the JSON heartbeat.
+struct Nodes {
+    ports: [u16; 2],
+    uas: [Proc; 2],
+    nodes: [Node; 2],
+}
+
+fn start_nodes(dir: &Path, lb: &Lb, transport: &str, options: &NodeOptions) -> Nodes {
+    let ports = [free_port(), free_port()];
+    let sf = node_scenario();
+    let uas = [
+        start_uas(dir, "uasA", ports[0], transport, &["-sf", &sf]),
+        start_uas(dir, "uasB", ports[1], transport, &["-sf", &sf]),
+    ];
+    sleep(Duration::from_millis(300));
+    let nodes = [
+        Node::register_with(lb.heartbeat(), "nA", LOCALHOST, ports[0], options),
+        Node::register_with(lb.heartbeat(), "nB", LOCALHOST, ports[1], options),
+    ];
+    Nodes { ports, uas, nodes }
+}
+
+/// 80 calls of 6 s at 20 calls/s; node A's process is killed (SIGKILL) and its heartbeats
+/// stop 2.5 s into the run, while about 50 calls are established or being set up, half of
+/// them on A. The balancer drops A nodeTimeout (3 s) after its last sign of life at the
+/// latest. Every call succeeds at the caller: INVITEs A never answered go to B, and the
+/// caller's BYEs of A's calls (sent 6 s after their 200) reach B, which answers them.
+fn node_killed_mid_run(test: &str, transport: &str, send_trying: bool) {
+    node_dies_mid_run(test, transport, send_trying, Death::Killed);
+}
+
+/// How node A dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Death {
+    /// SIGKILL: its port is closed, so datagrams to it are refused (ICMP) and connections
+    /// reset.
+    Killed,
+    /// SIGSTOP: its port stays open and takes everything in silence, like a hung server or a
+    /// host that is gone; only timers can tell.
+    Frozen,
+}
+
+fn node_dies_mid_run(test: &str, transport: &str, send_trying: bool, death: Death) {
+    const CALLS: u64 = 80;
+    let dir = test_dir(test);
+    let extra = LbExtra {
+        node_timeout_ms: Some(3000),
+        send_trying: Some(send_trying),
+        ..LbExtra::default()
+    };
+    let lb = Lb::start_extra(&dir, LbPorts::free(), &extra);
+    let mut n = start_nodes(&dir, &lb, transport, &NodeOptions::default());
+    let began = Instant::now();
+    let mut uac = start_uac(
+        &dir,
+        "uac",
+        lb.external(),
+        transport,
+        CALLS,
+        20,
+        &["-d", "6000"],
+    );
+    sleep(Duration::from_millis(2500));
+    match death {
+        Death::Killed => n.uas[0].kill(),
+        Death::Frozen => {
+            let pid = n.uas[0].pid().to_string();
+            let stopped = std::process::Command::new("kill")
+                .args(["-STOP", &pid])
+                .status();
+            assert!(
+                matches!(stopped, Ok(s) if s.success()),
+                "SIGSTOP {pid}: {stopped:?}"
+            );
+        }
+    }
+    n.nodes[0].halt();
+    let killed_at = began.elapsed();
+    let status = uac.wait_for(Duration::from_secs(45));
+    let took = began.elapsed();
+    let [uas_a, uas_b] = &n.uas;
+    let report = || {
+        format!(
+            "A {death:?} {killed_at:?} into the run, the caller ended {took:?} into it\n{}\n{}",
+            node_counts(&dir, &[("uasA", uas_a), ("uasB", uas_b)]),
+            sipp_report(&dir, &lb, &["uac", "uasA", "uasB"])
+        )
+    };
+    assert_uac_ok(&dir, "uac", status, CALLS, &report);
+    // B's counters are written every second.
+    let stray_byes = || count(&dir, uas_b, STRAY_BYE_RECV);
+    wait_until(Duration::from_secs(3), || stray_byes() > 0);
+    assert!(
+        stray_byes() > 0,
+        "A had established calls when it died: their BYEs go to B\n{}",
+        report()
+    );
+    assert_eq!(
+        lb.node_list()
+            .iter()
+            .map(|(name, _, _)| name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["nB"],
+        "the dead node is dropped nodeTimeout after its last sign of life\n{}",
+        report()
+    );
+    note(&format!(
+        "{test}: {CALLS} calls, none failed; A {death:?} after {killed_at:?}, caller done after \
+         {took:?}, B answered {} stray BYEs, ports {:?}",
+        stray_byes(),
+        n.ports
+    ));
+}
+
+/// UDP, the balancer answers `100 Trying`: the caller stops retransmitting, so the balancer
+/// retransmits the INVITE to A on Timer A and moves it to B after inviteFailoverTimeout.
+#[test]
+fn udp_node_killed_with_trying_loses_no_call() {
+    node_killed_mid_run("killed-udp-trying", "u1", true);
+}
+
+/// UDP, `100 Trying` from the balancer, and A hangs (SIGSTOP) instead of dying: nothing
+/// refuses the datagrams sent to it, so only inviteFailoverTimeout moves its unanswered
+/// INVITEs to B and makes it suspect.
+#[test]
+fn udp_node_frozen_with_trying_loses_no_call() {
+    node_dies_mid_run("frozen-udp-trying", "u1", true, Death::Frozen);
+}
+
+/// A node that takes INVITEs in silence (a socket that answers nothing, registered by
+/// heartbeat) next to a SIPp node, `100 Trying` from the balancer: each INVITE the silent node
+/// gets is retransmitted to it on Timer A (T1 = 500 ms, so at least twice within the 1 s
+/// inviteFailoverTimeout) while the caller, which got the balancer's `100`, retransmits
+/// nothing; then it goes to the SIPp node, the silent node gets no new call, and every call
+/// succeeds.
+#[test]
+fn udp_silent_node_gets_timer_a_retransmissions_then_loses_the_invite() {
+    const CALLS: u64 = 12;
+    let dir = test_dir("silent-timer-a");
+    let lb = Lb::start_extra(&dir, LbPorts::free(), &LbExtra::default());
+    let sink = SipSink::start();
+    let b_port = free_port();
+    let uas_b = start_uas(&dir, "uasB", b_port, "u1", &["-sf", &node_scenario()]);
+    sleep(Duration::from_millis(300));
+    let _silent = Node::register(lb.heartbeat(), "silent", sink.port);
+    let _b = Node::register(lb.heartbeat(), "nB", b_port);
+    let began = Instant::now();
+    let mut uac = start_uac(&dir, "uac", lb.external(), "u1", CALLS, 3, &[]);
+    let status = uac.wait_for(Duration::from_secs(30));
+    let took = began.elapsed();
+    let invites: Vec<String> = sink
+        .received
+        .lock()
+        .expect("sink log")
+        .iter()
+        .filter(|m| m.starts_with("INVITE "))
+        .map(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("Call-ID:"))
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    let mut copies: Vec<(String, usize)> = Vec::new();
+    for id in &invites {
+        match copies.iter_mut().find(|(c, _)| c == id) {
+            Some((_, n)) => *n += 1,
+            None => copies.push((id.clone(), 1)),
+        }
+    }
+    let report = || {
+        format!(
+            "the silent node got (Call-ID, copies) {copies:?}; the caller ended after \
+             {took:?}\n{}\n{}",
+            node_counts(&dir, &[("uasB", &uas_b)]),
+            sipp_report(&dir, &lb, &["uac", "uasB"])
+        )
+    };
+    assert_uac_ok(&dir, "uac", status, CALLS, &report);
+    assert!(
+        !copies.is_empty() && copies.iter().all(|(_, n)| *n >= 2),
+        "each INVITE the silent node got was retransmitted to it on Timer A\n{}",
+        report()
+    );
+    assert!(
+        copies.len() < CALLS as usize / 2,
+        "the silent node stops getting new calls once one INVITE went unanswered\n{}",
+        report()
+    );
+    wait_until(Duration::from_secs(3), || {
+        count(&dir, &uas_b, INVITE_RECV) >= CALLS
+    });
+    assert_eq!(
+        count(&dir, &uas_b, INVITE_RECV),
+        CALLS,
+        "every call ends on B\n{}",
+        report()
+    );
+    let caller_retransmissions = sipp_count(&dir, "uac", uac.pid(), "0_INVITE_Retrans");
+    assert_eq!(
+        caller_retransmissions,
+        Some(0),
+        "the caller got 100 Trying from the balancer and retransmitted nothing\n{}",
+        report()
+    );
+    note(&format!(
+        "silent-timer-a: {CALLS} calls, none failed; the silent node got {copies:?}; caller \
+         done after {took:?}"
+    ));
+}
+
+/// UDP without `100 Trying` from the balancer: the caller's own INVITE retransmission goes to
+/// B once the unanswered INVITE has made A suspect.
+#[test]
+fn udp_node_killed_without_trying_loses_no_call() {
+    node_killed_mid_run("killed-udp-no-trying", "u1", false);
+}
+
+/// TCP: the balancer's connection to A is reset and new connections are refused; A becomes
+/// suspect and what was meant for it goes to B.
+#[test]
+fn tcp_node_killed_loses_no_call() {
+    node_killed_mid_run("killed-tcp", "t1", true);
+}
