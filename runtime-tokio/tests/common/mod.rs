@@ -486,6 +486,9 @@ pub struct Node {
     /// Accepted `start`s sent again after an `UNKNOWN_SESSION` answer
     /// ([`NodeOptions::restart_on_unknown_session`]).
     pub restarts: Arc<AtomicU32>,
+    /// Heartbeats the balancer answered (with anything) so far: a test can act right after
+    /// one, when the next is a whole interval away.
+    pub heartbeats: Arc<AtomicU32>,
     /// The `sessionId` the node registered with.
     pub session: String,
     /// The balancer's heartbeat address.
@@ -573,7 +576,9 @@ impl Node {
         let stop = Arc::new(AtomicBool::new(false));
         let received = Arc::new(std::sync::Mutex::new(Vec::new()));
         let restarts = Arc::new(AtomicU32::new(0));
+        let heartbeats = Arc::new(AtomicU32::new(0));
         let (flag, log, restarted) = (stop.clone(), received.clone(), restarts.clone());
+        let beats = heartbeats.clone();
         let heartbeat = format!(r#"{{"heartbeat":{{"sessionId":{session}}}}}"#);
         let (interval, restart) = (options.interval, options.restart_on_unknown_session);
         let thread = thread::spawn(move || {
@@ -594,6 +599,9 @@ impl Node {
                 }
                 last = Instant::now();
                 let answer = http_post(lb, &heartbeat);
+                if answer.is_ok() {
+                    beats.fetch_add(1, Ordering::Relaxed);
+                }
                 // A balancer that does not know the session (it restarted, or expired the
                 // node) answers UNKNOWN_SESSION: the reference node goes back to `start`.
                 if restart && matches!(&answer, Ok(a) if a.contains("UNKNOWN_SESSION")) {
@@ -610,6 +618,7 @@ impl Node {
             thread: Some(thread),
             received,
             restarts,
+            heartbeats,
             session: session.to_string(),
             lb,
             heartbeat_port: own_port,
