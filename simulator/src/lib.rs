@@ -17,15 +17,18 @@
 //! - [`report::Report`]: invariants broken (each with the seed), expectations, summary.
 //! - [`trace`]: input traces and their bit-for-bit [`trace::replay`].
 //!
-//! Invariants checked while the run goes: no message to a node known dead (unreachable for
-//! longer than `nodeTimeout` plus one node heartbeat period); every message of a call goes to
-//! the call's node while the balancer still counts it live, and in-dialog requests stay in
-//! the call's version; no balancer Via in a response delivered to a user agent; a balancer
-//! never writes or closes a connection it was not given, nor asks for streams in this UDP
-//! world; an established call whose in-dialog request fails while a live node of its
-//! version exists is a violation; no busy loop (too many steps at one instant). At the end:
-//! every call attempt got a final response and the balancers' counters agree with the
-//! datagrams delivered to them.
+//! Invariants checked while the run goes: every call a caller places completes while a node
+//! of its version serves (a call whose INVITE ended without a final response, or with an
+//! error response no node sent, is a violation when some node of the call's version served
+//! from before the INVITE until the failure: up, reachable, not draining, registered); no
+//! message to a node known dead (unreachable for longer than `nodeTimeout` plus one node
+//! heartbeat period); every message of a call goes to the call's node while the balancer
+//! still counts it live, and in-dialog requests stay in the call's version; no balancer Via
+//! in a response delivered to a user agent; a balancer never writes or closes a connection it
+//! was not given, nor asks for streams in this UDP world; an established call whose in-dialog
+//! request fails while a live node of its version exists is a violation; no busy loop (too
+//! many steps at one instant). At the end: every call attempt got a final response and the
+//! balancers' counters agree with the datagrams delivered to them.
 #![forbid(unsafe_code)]
 
 pub mod addr;

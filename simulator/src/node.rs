@@ -52,6 +52,7 @@ impl World {
             n.down_since = None;
         }
         self.node_schedule(node, ms(0), NodeTimer::Heartbeat);
+        self.refresh_serving();
     }
 
     pub(crate) fn node_timer(&mut self, node: usize, timer: NodeTimer) {
@@ -323,6 +324,7 @@ impl World {
                 dialog.last_response = Some(r.clone());
                 dialog.terminated = true;
                 self.nodes[node].dialogs.insert(c, dialog);
+                self.calls[c].node_rejected = Some(503);
                 self.node_reply(node, &msg, r);
             }
             Answer::Ok => {

@@ -101,6 +101,8 @@ pub struct Report {
     pub failed: BTreeMap<String, u64>,
     /// Calls moved to another node because theirs died.
     pub failovers: u64,
+    /// Of those, initial INVITEs the balancer sent on to another node.
+    pub invite_failovers: u64,
     /// BYEs served by a node other than the one that answered.
     pub bye_failovers: u64,
     /// Calls the caller ended after waiting in vain for the node's BYE.
@@ -153,8 +155,8 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "  failovers: {} (BYEs served by another node: {}; caller BYEs after session expiry: {})",
-            self.failovers, self.bye_failovers, self.session_expiries
+            "  failovers: {} (initial INVITEs moved: {}; BYEs served by another node: {}; caller BYEs after session expiry: {})",
+            self.failovers, self.invite_failovers, self.bye_failovers, self.session_expiries
         )?;
         writeln!(
             f,
@@ -262,6 +264,7 @@ impl World {
             completed,
             failed,
             failovers: self.failovers,
+            invite_failovers: self.invite_failovers,
             bye_failovers: self.bye_failovers,
             session_expiries: self.session_expiries,
             lost_packets: self.lost_packets,
@@ -332,6 +335,14 @@ impl World {
                 unmet.push(format!(
                     "at least {min} failovers: {} happened",
                     self.failovers
+                ));
+            }
+        }
+        if let Some(min) = e.min_invite_failovers {
+            if self.invite_failovers < min {
+                unmet.push(format!(
+                    "at least {min} initial INVITEs moved to another node: {} were",
+                    self.invite_failovers
                 ));
             }
         }

@@ -350,6 +350,8 @@ pub struct Expect {
     pub load_split_tolerance: Option<f64>,
     /// At least this many calls moved to another node after their node died.
     pub min_failovers: Option<u64>,
+    /// At least this many initial INVITEs sent on to another node after theirs stayed silent.
+    pub min_invite_failovers: Option<u64>,
     /// Nodes that must have left the registry of every balancer at some point.
     pub left: Vec<String>,
     /// Nodes that must have left and then come back.
@@ -366,6 +368,7 @@ impl Default for Expect {
             min_completed: None,
             load_split_tolerance: None,
             min_failovers: None,
+            min_invite_failovers: None,
             left: Vec::new(),
             rejoined: Vec::new(),
             calls: Vec::new(),

@@ -3,9 +3,15 @@
 //! client transaction with Timer E/F §17.1.2), answering the node's BYE when the node hangs
 //! up.
 //!
-//! The balancer's `100 Trying` is stateless (behaviour reference §1.11): the proxy does not
-//! take over retransmissions, so the simulated caller keeps retransmitting its INVITE until a
-//! response from the far end (a 2xx or a final answer) arrives.
+//! The INVITE client transaction follows §17.1.1.2: in Calling the INVITE is retransmitted on
+//! Timer A; any provisional response (the balancer's own `100 Trying` included) moves it to
+//! Proceeding, where Timer A stops and the caller waits for the final response, which then
+//! comes from whoever now owns the request (the balancer retransmits toward the node and
+//! answers `408` at its own Timer B). In Calling, Timer B (64·T1 after the INVITE) ends the
+//! attempt without a final response. A UAC in Proceeding has no Timer B; so that no call
+//! hangs forever the caller gives up 64·T1 + T2 after its INVITE (long enough for the
+//! balancer's `408` at its Timer B to arrive). Either way the call counts as failed
+//! ([`Outcome::NoFinalResponse`]).
 
 use crate::report::Outcome;
 use crate::sip as s;
@@ -18,6 +24,11 @@ use switchboard_core::sip::{Method, SipMessage};
 /// How long after the expected hang-up a caller gives up waiting for the node's BYE
 /// (a session-timer expiry, RFC 4028).
 const SESSION_EXPIRY_MS: u64 = 45_000;
+
+/// How long after its INVITE a caller in Proceeding (a provisional response came, so Timer A
+/// and Timer B no longer run) waits for a final response before giving up: Timer B plus T2,
+/// so the `408` a balancer sends at its own Timer B still arrives.
+pub(crate) const PROCEEDING_TIMEOUT_MS: u64 = s::TIMEOUT_MS + s::T2_MS;
 
 impl World {
     fn call_schedule(&mut self, call: usize, after: std::time::Duration, timer: CallTimer) {
@@ -53,6 +64,10 @@ impl World {
         match timer {
             CallTimer::InviteRetransmit if phase == Phase::Inviting => {
                 let call = &mut self.calls[c];
+                if call.proceeding {
+                    // A provisional response stopped Timer A (§17.1.1.2).
+                    return;
+                }
                 call.invite_retx_ms *= 2;
                 let (invite, target, next) =
                     (call.invite.clone(), call.target, call.invite_retx_ms);
@@ -60,7 +75,25 @@ impl World {
                 self.call_schedule(c, ms(next), CallTimer::InviteRetransmit);
             }
             CallTimer::InviteTimeout if phase == Phase::Inviting => {
-                self.call_done(c, Outcome::NoFinalResponse);
+                let call = &self.calls[c];
+                let limit = if call.proceeding {
+                    PROCEEDING_TIMEOUT_MS
+                } else {
+                    s::TIMEOUT_MS
+                };
+                let due = call.invite_sent_at.saturating_add(ms(limit));
+                if now < due {
+                    // Proceeding since Timer B was armed: wait for the longer bound.
+                    self.q.schedule_at(
+                        due,
+                        Event::Call {
+                            call: c,
+                            timer: CallTimer::InviteTimeout,
+                        },
+                    );
+                } else {
+                    self.call_done(c, Outcome::NoFinalResponse);
+                }
             }
             CallTimer::Hangup if phase == Phase::Established => self.caller_bye(c),
             CallTimer::ByeRetransmit if phase == Phase::Terminating => {
@@ -102,12 +135,49 @@ impl World {
     }
 
     pub(crate) fn call_done(&mut self, c: usize, outcome: Outcome) {
+        let first = self.calls[c].outcome.is_none();
+        if first {
+            self.check_call_served(c, outcome);
+        }
         let call = &mut self.calls[c];
-        if call.outcome.is_none() {
+        if first {
             call.outcome = Some(outcome);
             self.calls_done += 1;
         }
         call.phase = Phase::Done;
+    }
+
+    /// Invariant "every call a caller places completes while a live node of its version
+    /// exists": a call attempt that ended without a final response, or with a final error
+    /// response no node sent (the balancer's own `408`, `503`, `500` …), is a violation when
+    /// some node of the call's version (any version if its INVITE reached no node) was
+    /// serving ([`World::serving`]) from before the INVITE was first sent until now. A node
+    /// answering an error by design (a `503` from a busy node) is not the balancer's fault.
+    fn check_call_served(&mut self, c: usize, outcome: Outcome) {
+        let call = &self.calls[c];
+        let balancer_made = match outcome {
+            Outcome::NoFinalResponse => true,
+            Outcome::Rejected(code) => call.node_rejected != Some(code),
+            _ => false,
+        };
+        if !balancer_made {
+            return;
+        }
+        let since = call.invite_sent_at;
+        let version = call.version.as_deref();
+        let live = self.nodes.iter().find(|n| {
+            n.serving_since.is_some_and(|t| t <= since) && version.is_none_or(|v| v == n.version)
+        });
+        if let Some(n) = live {
+            let what = format!(
+                "call {} (INVITE sent {}) ended with {outcome} while node {} of version {} was live all along",
+                call.call_id,
+                crate::world::secs(since),
+                n.name,
+                n.version
+            );
+            self.violation(what);
+        }
     }
 
     fn caller_bye(&mut self, c: usize) {
@@ -167,6 +237,10 @@ impl World {
     fn caller_invite_response(&mut self, c: usize, code: u16, msg: &SipMessage) {
         let ua = crate::addr::caller(self.calls[c].caller);
         if code < 200 {
+            // Calling → Proceeding: Timer A stops (§17.1.1.2).
+            if self.calls[c].phase == Phase::Inviting && code >= 100 {
+                self.calls[c].proceeding = true;
+            }
             return;
         }
         let phase = self.calls[c].phase;

@@ -166,6 +166,8 @@ pub(crate) struct SimNode {
     /// Since when the balancers cannot reach it (crash, hang, partition).
     pub down_since: Option<Timestamp>,
     pub faulted: bool,
+    /// Since when it has been serving without a break ([`World::serving`]); `None` while not.
+    pub serving_since: Option<Timestamp>,
     pub received: u64,
     pub new_calls: u64,
     pub hb_seq: u64,
@@ -194,7 +196,11 @@ pub(crate) struct Call {
     pub invite: Bytes,
     pub invite_retx_ms: u64,
     pub invite_sent_at: Timestamp,
+    /// A provisional response arrived: the INVITE client transaction is in Proceeding.
+    pub proceeding: bool,
     pub invite_final: Option<u16>,
+    /// The final error response a node itself sent to the INVITE (a busy node's `503`).
+    pub node_rejected: Option<u16>,
     pub ack: Option<(Bytes, SocketAddr)>,
     pub route_set: Vec<String>,
     pub remote_target: String,
@@ -235,6 +241,7 @@ pub struct World {
     pub(crate) node_timeout: Duration,
     pub(crate) calls_done: usize,
     pub(crate) failovers: u64,
+    pub(crate) invite_failovers: u64,
     pub(crate) bye_failovers: u64,
     pub(crate) session_expiries: u64,
     pub(crate) lost_packets: u64,
@@ -331,6 +338,7 @@ impl World {
                     dialogs: BTreeMap::new(),
                     down_since: None,
                     faulted: false,
+                    serving_since: None,
                     received: 0,
                     new_calls: 0,
                     hb_seq: 0,
@@ -396,7 +404,9 @@ impl World {
                     invite: Bytes::new(),
                     invite_retx_ms: s::T1_MS,
                     invite_sent_at: start_at,
+                    proceeding: false,
                     invite_final: None,
+                    node_rejected: None,
                     ack: None,
                     route_set: Vec::new(),
                     remote_target: String::new(),
@@ -436,6 +446,7 @@ impl World {
             violations: Vec::new(),
             calls_done: 0,
             failovers: 0,
+            invite_failovers: 0,
             bye_failovers: 0,
             session_expiries: 0,
             lost_packets: 0,
@@ -566,6 +577,7 @@ impl World {
     fn observe_registry(&mut self, lb: usize) {
         let l = &mut self.lbs[lb];
         let registry = l.core.cluster().registry();
+        let mut changed = false;
         for (j, n) in self.nodes.iter().enumerate() {
             let here = registry.find_by_addr(n.addr.ip(), n.addr.port()).is_some();
             if l.present[j] && !here {
@@ -574,7 +586,41 @@ impl World {
             if !l.present[j] && here && l.left[j] {
                 l.rejoined[j] = true;
             }
+            changed |= l.present[j] != here;
             l.present[j] = here;
+        }
+        if changed {
+            self.refresh_serving();
+        }
+    }
+
+    /// True if node `j` can take a new call now: its process runs (not crashed, hung or
+    /// partitioned), it is not draining (graceful shutdown, upgrade), its heartbeats get
+    /// through, it answers calls (not a node answering 503 by design) and every balancer's
+    /// registry holds it.
+    pub(crate) fn serving(&self, j: usize) -> bool {
+        let n = &self.nodes[j];
+        n.state == NodeState::Up
+            && !n.hung
+            && !self.partitioned.contains(&j)
+            && !n.graceful
+            && n.pending_upgrade.is_none()
+            && !n.heartbeats_lost
+            && n.group.answer == crate::scenario::Answer::Ok
+            && self.lbs.iter().all(|l| l.present[j])
+    }
+
+    /// Updates every node's `serving_since` after anything that may change [`World::serving`].
+    pub(crate) fn refresh_serving(&mut self) {
+        let now = self.now();
+        for j in 0..self.nodes.len() {
+            let serving = self.serving(j);
+            let n = &mut self.nodes[j];
+            match (serving, n.serving_since) {
+                (true, None) => n.serving_since = Some(now),
+                (false, Some(_)) => n.serving_since = None,
+                _ => {}
+            }
         }
     }
 
@@ -748,6 +794,7 @@ impl World {
         call.failovers += 1;
         if !in_dialog {
             call.version = Some(node_version);
+            self.invite_failovers += 1;
         }
         self.failovers += 1;
     }
@@ -859,6 +906,11 @@ impl World {
     // ----- faults -----
 
     fn fault(&mut self, index: usize) {
+        self.apply_fault(index);
+        self.refresh_serving();
+    }
+
+    fn apply_fault(&mut self, index: usize) {
         let e = self.scenario.timeline[index].clone();
         let Some(j) = crate::scenario::node_index(&e.target) else {
             return;

@@ -1,4 +1,4 @@
-//! The nine failure stories of the simulator, each across 20 seeds: every invariant holds
+//! The ten failure stories of the simulator, each across 20 seeds: every invariant holds
 //! and every expectation of the scenario file is met.
 
 use std::path::PathBuf;
@@ -77,11 +77,22 @@ fn s09_node_answering_503_is_marked_bad() {
 }
 
 #[test]
+fn s10_node_crash_while_the_balancer_owns_its_invites() {
+    passes_across_seeds("10-node-crash-with-trying.toml");
+}
+
+#[test]
 fn call_id_affinity_is_not_distributable_and_the_affinity_invariant_says_so() {
     // The same spraying topology with Call-ID affinity: each balancer has its own map, so a
-    // retransmission sprayed to the other balancer may land on another node.
+    // retransmission sprayed to the other balancer may land on another node. A caller stops
+    // retransmitting at the balancer's 100 Trying (RFC 3261 §17.1.1.2), so the nodes ring for
+    // 800 ms (past T1, within inviteFailoverTimeout): a caller whose 100 Trying was lost
+    // retransmits its INVITE before the answer.
     let mut s = scenario("07-two-balancers-spray.toml");
     s.balancers.algorithm = "call-id-affinity".into();
+    for group in &mut s.nodes {
+        group.answer_delay_ms = 800;
+    }
     let broke = (1..=SEEDS).any(|seed| {
         let r = switchboard_sim::run(&s, seed).unwrap();
         r.violations
@@ -124,4 +135,17 @@ fn a_run_is_a_function_of_its_seed_and_its_trace_replays_bit_for_bit() {
     ));
     let (c, _) = switchboard_sim::run_traced(&s, 8).unwrap();
     assert_ne!(a.steps, c.steps, "another seed, another run");
+}
+
+#[test]
+fn a_trace_of_a_node_crash_with_failed_over_invites_replays_bit_for_bit() {
+    // The INVITEs move to another node inside the balancer's timer handling: the replay
+    // must reproduce them from the recorded timeouts alone.
+    let s = scenario("10-node-crash-with-trying.toml");
+    let (report, trace) = switchboard_sim::run_traced(&s, 3).unwrap();
+    assert!(report.passed(), "{report}");
+    assert!(report.failovers > 0);
+    let replayed = switchboard_sim::trace::replay(&trace.text).unwrap();
+    assert_eq!(replayed.seed, 3);
+    assert!(replayed.inputs > 1000);
 }

@@ -362,6 +362,12 @@ impl Transactions {
                     owned: e.owned,
                 });
             }
+            #[cfg(feature = "fault-injection")]
+            if e.failover_at.is_some_and(|t| t <= now) && fault_injection::never_fail_over() {
+                e.failover_at = None;
+                self.reindex(id);
+                continue;
+            }
             if let (Some(fail_at), Some(node)) = (e.failover_at, e.node) {
                 if fail_at <= now && self.heard.get(&node).is_some_and(|h| *h >= e.sent_at) {
                     // The node speaks SIP: not silent. Look again one failover time later.
@@ -457,6 +463,28 @@ impl Transactions {
                 self.moved.remove(&key);
             }
         }
+    }
+}
+
+/// A deliberately broken core for the simulator's tests (it must show that the simulator
+/// catches a balancer that never moves an unanswered INVITE). Compiled only with the
+/// `fault-injection` feature; the switch is per thread.
+#[cfg(feature = "fault-injection")]
+pub mod fault_injection {
+    use std::cell::Cell;
+
+    thread_local! {
+        static NEVER_FAIL_OVER: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// When `on`, transaction tables on this thread never report an INVITE as unanswered
+    /// (`Due::Silent`): it stays with its silent node until Timer B.
+    pub fn set_never_fail_over(on: bool) {
+        NEVER_FAIL_OVER.with(|f| f.set(on));
+    }
+
+    pub(crate) fn never_fail_over() -> bool {
+        NEVER_FAIL_OVER.with(|f| f.get())
     }
 }
 
