@@ -60,6 +60,9 @@ pub struct SipStats {
     /// caller's retransmission.
     #[serde(default)]
     pub held_at_startup: u64,
+    /// OPTIONS probes sent to nodes.
+    #[serde(default)]
+    pub probes_sent: u64,
 }
 
 /// Upper bounds, in seconds, of the response-time histogram buckets (`/metrics`).
@@ -137,6 +140,7 @@ impl Default for SipStats {
             retransmissions_to_clients: 0,
             timed_out: 0,
             held_at_startup: 0,
+            probes_sent: 0,
         }
     }
 }

@@ -261,7 +261,7 @@ impl Balancer {
         let rebuilt = self
             .cluster
             .reconfigure(registry_settings, algorithm_settings, now)?;
-        self.forwarder.set_settings(settings);
+        self.forwarder.set_settings(settings, now);
         self.config = config;
         self.apply_regex_pins(now);
         Ok(ReloadReport {
@@ -633,6 +633,8 @@ impl Balancer {
             all_nodes: registry.all_nodes().collect(),
             active_calls: self.cluster.active_calls(),
             sip_connections: self.conns.len(),
+            pending_requests: self.forwarder.transactions().len(),
+            pending_evictions: self.forwarder.transactions().evictions(),
             credentials,
             shutdown_timeout: common.shutdown_timeout,
         }

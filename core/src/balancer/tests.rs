@@ -857,3 +857,170 @@ fn during_the_startup_grace_an_initial_udp_request_with_no_node_is_left_to_the_r
     let out = invite_from_client(&mut b, Timestamp::from_millis(600), INVITE);
     assert_eq!(sent_to(&out, 5080, "INVITE"), 1, "{out:?}");
 }
+
+fn static_node_config() -> Config {
+    let mut config = Config::embedded_default();
+    config.sip.static_nodes = vec![crate::config::StaticNode {
+        host_name: "asterisk".to_owned(),
+        ip: "127.0.0.1".parse().unwrap(),
+        ports: crate::config::LegPorts {
+            udp: Some(5080),
+            ..crate::config::LegPorts::default()
+        },
+        version: "0".to_owned(),
+    }];
+    config.sip.probing.interval = Duration::from_millis(300);
+    config.sip.probing.failure_threshold = 2;
+    config.sip.probing.success_threshold = 2;
+    config
+}
+
+/// The probes among `out`, as datagrams to 5080.
+fn probes(out: &[Output]) -> Vec<Bytes> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::SendDatagram { to, payload, .. }
+                if to.port() == 5080 && payload.starts_with(b"OPTIONS ") =>
+            {
+                Some(payload.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn answer_probe(b: &mut Balancer, now: Timestamp, probe: &Bytes) -> Vec<Output> {
+    b.handle(
+        now,
+        Input::Datagram {
+            listener: internal(Transport::Udp),
+            from: "127.0.0.1:5080".parse().unwrap(),
+            payload: node_response(probe, "200 OK"),
+        },
+    );
+    drain(b)
+}
+
+#[test]
+fn a_static_node_is_probed_taken_out_after_the_failure_threshold_and_back_after_the_success_threshold(
+) {
+    let mut b = Balancer::new(static_node_config(), Timestamp::ZERO).unwrap();
+    let addr: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let static_node = |b: &Balancer| {
+        b.cluster()
+            .registry()
+            .find_by_addr(addr, 5080)
+            .cloned()
+            .unwrap()
+    };
+    assert!(
+        static_node(&b).accepts_new_work(),
+        "a static node starts in rotation"
+    );
+    assert!(static_node(&b).permanent);
+    // First probe at once, then every 300 ms; two unanswered probes take it out.
+    let out = run_until(&mut b, Timestamp::from_millis(0));
+    let first = probes(&out);
+    assert_eq!(first.len(), 1, "{out:?}");
+    let text = String::from_utf8_lossy(&first[0]);
+    assert!(
+        text.starts_with("OPTIONS sip:127.0.0.1:5080;transport=udp SIP/2.0\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("branch=z9hG4bK-sbprobe-"), "{text}");
+    let out = run_until(&mut b, Timestamp::from_millis(300));
+    assert_eq!(probes(&out).len(), 1);
+    assert!(
+        static_node(&b).accepts_new_work(),
+        "one failure is below the threshold"
+    );
+    let out = run_until(&mut b, Timestamp::from_millis(600));
+    let third = probes(&out);
+    assert_eq!(third.len(), 1);
+    assert!(static_node(&b).bad, "two failures take it out");
+    // No new call goes to it (after the grace period, the caller gets 503).
+    let out = invite_from_client(&mut b, Timestamp::from_millis(610), INVITE);
+    assert_eq!(sent_to(&out, 5080, "INVITE"), 0, "{out:?}");
+    // Two answered probes bring it back; the answers reach nobody.
+    let out = answer_probe(&mut b, Timestamp::from_millis(650), &third[0]);
+    assert!(out.is_empty(), "{out:?}");
+    assert!(static_node(&b).bad, "one success is below the threshold");
+    let out = run_until(&mut b, Timestamp::from_millis(900));
+    let fourth = probes(&out);
+    assert_eq!(fourth.len(), 1);
+    answer_probe(&mut b, Timestamp::from_millis(910), &fourth[0]);
+    assert!(
+        static_node(&b).accepts_new_work(),
+        "back after two good probes"
+    );
+    let call = INVITE.replace("7f3a9c01", "after-recovery");
+    let out = invite_from_client(&mut b, Timestamp::from_millis(920), &call);
+    assert_eq!(sent_to(&out, 5080, "INVITE"), 1, "{out:?}");
+}
+
+#[test]
+fn a_suspect_node_is_probed_after_a_hold_down_and_trusted_again_when_it_answers() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    register(&mut b, Timestamp::from_millis(1), NODE_START);
+    register(&mut b, Timestamp::from_millis(1), NODE2_START);
+    let out = invite_from_client(&mut b, Timestamp::from_millis(10), INVITE);
+    let (dead, _) = first_and_other(&out);
+    b.handle(
+        Timestamp::from_millis(11),
+        Input::SendFailed {
+            listener: internal(Transport::Udp),
+            to: SocketAddr::new("127.0.0.1".parse().unwrap(), dead),
+        },
+    );
+    drain(&mut b);
+    let addr: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    assert!(
+        b.cluster()
+            .registry()
+            .find_by_addr(addr, dead)
+            .unwrap()
+            .suspect
+    );
+    // Heartbeats keep both nodes registered; the hold-down is 1 s, the probe waits 2 s.
+    let mut probe = None;
+    for step in 1..=7 {
+        let now = Timestamp::from_millis(11 + step * 250);
+        register(&mut b, now, NODE_START);
+        register(&mut b, now, NODE2_START);
+        let out = run_until(&mut b, now);
+        probe = probe.or_else(|| {
+            out.iter().find_map(|o| match o {
+                Output::SendDatagram { to, payload, .. }
+                    if to.port() == dead && payload.starts_with(b"OPTIONS ") =>
+                {
+                    Some(payload.clone())
+                }
+                _ => None,
+            })
+        });
+    }
+    let probe = probe.expect("a probe of the suspect node");
+    assert!(
+        b.cluster()
+            .registry()
+            .find_by_addr(addr, dead)
+            .unwrap()
+            .suspect
+    );
+    b.handle(
+        Timestamp::from_millis(1900),
+        Input::Datagram {
+            listener: internal(Transport::Udp),
+            from: SocketAddr::new(addr, dead),
+            payload: node_response(&probe, "200 OK"),
+        },
+    );
+    assert!(drain(&mut b).is_empty());
+    assert!(
+        !b.cluster()
+            .registry()
+            .find_by_addr(addr, dead)
+            .unwrap()
+            .suspect
+    );
+}

@@ -31,6 +31,7 @@
 mod keys;
 pub mod local_response;
 mod nat;
+pub mod probe;
 mod record_route;
 mod request;
 mod response;
@@ -109,6 +110,7 @@ pub struct Transmit {
 pub struct Forwarder {
     settings: ForwardSettings,
     transactions: Transactions,
+    prober: probe::Prober,
     started: Timestamp,
 }
 
@@ -118,6 +120,8 @@ pub struct Forwarder {
 pub(crate) struct Tracking<'a> {
     /// The table of requests awaiting their first response.
     pub transactions: &'a mut Transactions,
+    /// The OPTIONS probes awaiting their answers.
+    pub prober: &'a mut probe::Prober,
     /// The request was received earlier and is routed again after its node stayed silent: no
     /// second `100 Trying`, no second count.
     pub replay: bool,
@@ -128,7 +132,9 @@ pub(crate) struct Tracking<'a> {
 impl Forwarder {
     /// A forwarder with these settings, for a balancer started at `started`.
     pub fn new(settings: ForwardSettings, started: Timestamp) -> Forwarder {
+        let regular = settings.static_nodes_configured || settings.probing.probe_heartbeat_nodes;
         Forwarder {
+            prober: probe::Prober::new(regular, started),
             settings,
             transactions: Transactions::default(),
             started,
@@ -146,7 +152,10 @@ impl Forwarder {
     }
 
     /// Replaces the settings (configuration reload; listener addresses need a restart).
-    pub fn set_settings(&mut self, settings: ForwardSettings) {
+    /// Probing starts or stops at `now` with the static node list and `probeHeartbeatNodes`.
+    pub fn set_settings(&mut self, settings: ForwardSettings, now: Timestamp) {
+        let regular = settings.static_nodes_configured || settings.probing.probe_heartbeat_nodes;
+        self.prober.set_regular(regular, now);
         self.settings = settings;
     }
 
@@ -199,6 +208,7 @@ impl Forwarder {
         let in_grace = now.saturating_since(self.started) < self.settings.startup_grace_period;
         let mut tracking = Tracking {
             transactions: &mut self.transactions,
+            prober: &mut self.prober,
             replay,
             in_grace,
         };
@@ -222,7 +232,7 @@ impl Forwarder {
                     &inbound,
                     now,
                     out,
-                    tracking.transactions,
+                    &mut tracking,
                 );
             }
         }
@@ -260,6 +270,8 @@ impl Forwarder {
         cluster.update_registry(now, |r| {
             r.mark_suspect(node, SuspectReason::SendRefused(transport))
         });
+        self.prober.note_suspect(node, now);
+        self.prober.note_refused(node, transport);
         self.transactions.node_refused(node, now);
     }
 
@@ -270,7 +282,13 @@ impl Forwarder {
 
     /// When [`Forwarder::handle_timeout`] has work.
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        self.transactions.next_deadline()
+        [
+            self.transactions.next_deadline(),
+            self.prober.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs the timers of the requests awaiting a response (docs/decisions.md, "Node
@@ -286,6 +304,8 @@ impl Forwarder {
         out: &mut Vec<Transmit>,
         replays: &mut Vec<Inbound>,
     ) {
+        self.prober
+            .handle_timeout(&self.settings, cluster, now, out);
         while let Some(due) = self.transactions.poll_due(now) {
             match due {
                 Due::Retransmit { sent, node } => {
@@ -318,6 +338,7 @@ impl Forwarder {
         replays: &mut Vec<Inbound>,
     ) {
         cluster.update_registry(now, |r| r.mark_suspect(node, SuspectReason::Unanswered));
+        self.prober.note_suspect(node, now);
         let version = cluster
             .node(node)
             .map(|n| n.version.clone())

@@ -11,11 +11,12 @@
 //!    failover of the response to a live node when the node in the Via is gone
 //!    (`Algorithm::response_target`), except for `responsesStatusCodeNodeRemoval` statuses.
 
+use super::probe::PROBE_BRANCH_PREFIX;
 use super::request::{INITIAL_REMOTE_ADDR, INITIAL_REMOTE_PORT};
 use super::settings::{uri_host, ForwardSettings};
-use super::transactions::{Answer, Transactions, TxKey};
+use super::transactions::{Answer, TxKey};
 use super::via::{self, via_transport};
-use super::{nat, Destination, Inbound, Transmit};
+use super::{nat, Destination, Inbound, Tracking, Transmit};
 use crate::algorithm::ResponseDirection;
 use crate::cluster::Cluster;
 use crate::io::Leg;
@@ -37,8 +38,13 @@ pub(super) fn handle(
     inb: &Inbound,
     now: Timestamp,
     out: &mut Vec<Transmit>,
-    transactions: &mut Transactions,
+    trk: &mut Tracking<'_>,
 ) {
+    let Tracking {
+        transactions,
+        prober,
+        ..
+    } = trk;
     if !msg.is_sip_2_0() || msg.check_mandatory().is_err() {
         return drop(cluster, inb, "malformed response");
     }
@@ -52,6 +58,19 @@ pub(super) fn handle(
     let Some((_, top)) = vias.first() else {
         return drop(cluster, inb, "no Via");
     };
+    if let Some(branch) = top
+        .branch
+        .filter(|b| b.starts_with(PROBE_BRANCH_PREFIX.as_bytes()))
+    {
+        // The answer to a probe of the balancer's own: it goes nowhere.
+        if let Some(id) = sending_node(cluster, inb.source, now) {
+            transactions.heard_from(id, now);
+        }
+        if !prober.reply(s, cluster, branch, status, now) {
+            drop(cluster, inb, "answer to an unknown probe");
+        }
+        return;
+    }
     if !via::is_lb_via(s, top, ipv6) {
         return drop(cluster, inb, "top Via is not the balancer's");
     }

@@ -104,6 +104,10 @@ pub struct ForwardSettings {
     /// `startupGracePeriod`: how long after start initial UDP requests that find no node are
     /// left to the caller's retransmission instead of being answered 503.
     pub startup_grace_period: std::time::Duration,
+    /// `<probing>`: active OPTIONS probing of static nodes (and of heartbeat nodes if asked).
+    pub probing: crate::config::ProbingConfig,
+    /// `<staticNodes>` has entries: they are probed every `probing.interval`.
+    pub static_nodes_configured: bool,
     /// `useIpLoadBalancerAddressInViaHeaders` (§1.13).
     pub use_ip_lb_in_via: bool,
     /// `blockedValues`, lower-cased (scanner blocking, §1.10-B.4).
@@ -162,6 +166,8 @@ impl ForwardSettings {
             send_trying: sip.send_trying,
             invite_failover_timeout: sip.invite_failover_timeout,
             startup_grace_period: sip.startup_grace_period,
+            probing: sip.probing.clone(),
+            static_nodes_configured: !sip.static_nodes.is_empty(),
             use_ip_lb_in_via: sip.use_ip_load_balancer_address_in_via,
             blocked_values: sip
                 .blocked_values

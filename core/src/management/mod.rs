@@ -34,6 +34,10 @@ pub struct ManagementView<'a> {
     pub active_calls: Option<usize>,
     /// Open SIP stream connections.
     pub sip_connections: usize,
+    /// Forwarded requests awaiting their first response (the retransmission table).
+    pub pending_requests: usize,
+    /// Entries evicted from that table because it was full.
+    pub pending_evictions: u64,
     /// `securityRequired` credentials for `/lbstop`: `Some((login, password))` when required.
     pub credentials: Option<(&'a str, &'a str)>,
     /// `shutdownTimeout`: how long `/lbstop` waits before the full stop.
@@ -241,7 +245,7 @@ fn lbstat(view: &ManagementView<'_>) -> Value {
     }})
 }
 
-fn node_json(node: &Node) -> Value {
+fn node_json(node: &Node, stats: &SipStats) -> Value {
     let properties: Map<String, Value> = node
         .properties
         .iter()
@@ -254,11 +258,22 @@ fn node_json(node: &Node) -> Value {
         "properties": properties,
         "gracefulShutdown": node.graceful,
         "bad": node.bad,
+        "state": node.state_name(),
+        "lastResponseTimeMs": stats
+            .per_node
+            .get(&node.id)
+            .and_then(|t| t.response_times.last_micros)
+            .map(|us| us as f64 / 1000.0),
     })
 }
 
 fn lbinfo(view: &ManagementView<'_>) -> Value {
-    let list = |nodes: &[&Node]| nodes.iter().map(|n| node_json(n)).collect::<Vec<_>>();
+    let list = |nodes: &[&Node]| {
+        nodes
+            .iter()
+            .map(|n| node_json(n, view.stats))
+            .collect::<Vec<_>>()
+    };
     json!({ "Nodes info": {
         "nodesIPv4": list(&view.nodes_ipv4),
         "nodesIPv6": list(&view.nodes_ipv6),
@@ -342,12 +357,9 @@ fn metrics(view: &ManagementView<'_>) -> String {
         .iter()
         .chain(view.nodes_ipv6.iter())
         .map(|n| {
-            let state = if n.bad {
-                "bad"
-            } else if n.graceful {
-                "graceful"
-            } else {
-                "active"
+            let state = match n.state_name() {
+                "up" => "active",
+                other => other,
             };
             (
                 format!(
@@ -395,6 +407,89 @@ fn metrics(view: &ManagementView<'_>) -> String {
         "Node responses forwarded toward clients.",
         &relayed,
     );
+    let per_node = |f: fn(&crate::stats::NodeTraffic) -> u64| -> Vec<(String, u64)> {
+        s.per_node.iter().map(|(id, t)| (label(id), f(t))).collect()
+    };
+    family(
+        "switchboard_node_retransmissions_total",
+        "counter",
+        "Requests the balancer acknowledged with 100 Trying and retransmitted to each node.",
+        &per_node(|t| t.retransmissions),
+    );
+    family(
+        "switchboard_node_invite_failovers_total",
+        "counter",
+        "INVITEs moved away from each node because it left them unanswered.",
+        &per_node(|t| t.invite_failovers),
+    );
+    family(
+        "switchboard_node_suspect_transitions_total",
+        "counter",
+        "Times each node became suspect (unanswered INVITE or refused send).",
+        &per_node(|t| t.suspect_transitions),
+    );
+    for (name, help, value) in [
+        (
+            "switchboard_sip_retransmissions_to_clients_total",
+            "Node requests the balancer acknowledged and retransmitted toward clients.",
+            s.retransmissions_to_clients,
+        ),
+        (
+            "switchboard_sip_timed_out_total",
+            "Acknowledged requests unanswered at Timer B/F, answered 408 by the balancer.",
+            s.timed_out,
+        ),
+        (
+            "switchboard_sip_held_at_startup_total",
+            "Initial UDP requests left to the caller's retransmission during the start-up grace period.",
+            s.held_at_startup,
+        ),
+        (
+            "switchboard_sip_probes_sent_total",
+            "SIP OPTIONS probes sent to nodes.",
+            s.probes_sent,
+        ),
+        (
+            "switchboard_sip_pending_evictions_total",
+            "Entries evicted from the full table of requests awaiting a response.",
+            view.pending_evictions,
+        ),
+    ] {
+        family(name, "counter", help, &[(String::new(), value)]);
+    }
+    family(
+        "switchboard_sip_pending_requests",
+        "gauge",
+        "Forwarded requests awaiting their first response.",
+        &[(String::new(), view.pending_requests as u64)],
+    );
+    let _ = writeln!(
+        out,
+        "# HELP switchboard_node_response_seconds Time from forwarding a request to a node to its first response.\n\
+         # TYPE switchboard_node_response_seconds histogram"
+    );
+    for (id, t) in &s.per_node {
+        let rt = &t.response_times;
+        let base = label(id);
+        let inner = base.trim_start_matches('{').trim_end_matches('}');
+        let mut cumulative = 0;
+        for (bound, n) in crate::stats::RESPONSE_TIME_BUCKETS.iter().zip(rt.buckets) {
+            cumulative += n;
+            let _ = writeln!(
+                out,
+                "switchboard_node_response_seconds_bucket{{{inner},le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "switchboard_node_response_seconds_bucket{{{inner},le=\"+Inf\"}} {}\n\
+             switchboard_node_response_seconds_sum{base} {}\n\
+             switchboard_node_response_seconds_count{base} {}",
+            rt.count,
+            rt.sum_micros as f64 / 1e6,
+            rt.count
+        );
+    }
     out
 }
 

@@ -58,6 +58,8 @@ fn with_view<R>(credentials: Option<(&str, &str)>, f: impl FnOnce(&ManagementVie
         all_nodes: vec![&n],
         active_calls: Some(1),
         sip_connections: 2,
+        pending_requests: 0,
+        pending_evictions: 0,
         credentials,
         shutdown_timeout: Duration::from_secs(10),
     };
