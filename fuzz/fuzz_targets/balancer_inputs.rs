@@ -129,7 +129,7 @@ fuzz_target!(|data: &[u8]| {
     for _ in 0..256 {
         let Some(op) = c.byte() else { break };
         let mut fed_timeout = false;
-        let input = match op % 9 {
+        let input = match op % 10 {
             0 => {
                 let jump = Duration::from_millis(u64::from(c.u16().unwrap_or(0)) * 4);
                 now = now.saturating_add(jump);
@@ -184,6 +184,14 @@ fuzz_target!(|data: &[u8]| {
                         conn,
                         reason: CloseReason::PeerClosed,
                     },
+                }
+            }
+            9 => {
+                // The OS refuses a datagram sent to a node (ICMP unreachable).
+                let node = NODES[usize::from(c.byte().unwrap_or(0)) % NODES.len()];
+                Input::SendFailed {
+                    listener: leg(c.byte().unwrap_or(0) & 1),
+                    to: format!("{node}:5080").parse().unwrap(),
                 }
             }
             _ => {
