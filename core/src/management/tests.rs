@@ -204,3 +204,52 @@ fn partial_garbage_and_unknown_paths_are_answered_properly() {
         ));
     });
 }
+
+#[test]
+fn node_state_response_times_and_failover_counters_are_reported() {
+    let mut stats = SipStats::default();
+    let mut n = node();
+    n.suspect = true;
+    stats.observe_response_time(n.id, Duration::from_micros(3_500));
+    stats.observe_response_time(n.id, Duration::from_millis(700));
+    stats.count_retransmission(Some(n.id));
+    stats.count_invite_failover(n.id);
+    stats.count_suspect(n.id);
+    stats.timed_out = 4;
+    let view = ManagementView {
+        stats: &stats,
+        nodes_ipv4: vec![&n],
+        nodes_ipv6: vec![],
+        all_nodes: vec![&n],
+        active_calls: None,
+        sip_connections: 0,
+        pending_requests: 3,
+        pending_evictions: 1,
+        credentials: None,
+        shutdown_timeout: Duration::from_secs(10),
+    };
+    let (info, _) = ask("/lbinfo", &view);
+    let info: Value = serde_json::from_str(body(&info)).unwrap();
+    let listed = &info["Nodes info"]["nodesIPv4"][0];
+    assert_eq!(listed["state"], "suspect");
+    assert_eq!(listed["lastResponseTimeMs"], 700.0);
+    let (metrics, _) = ask("/metrics", &view);
+    let labels = "id=\"1\",host=\"node1\",ip=\"127.0.0.1\"";
+    for line in [
+        format!("switchboard_node_response_seconds_bucket{{{labels},le=\"0.005\"}} 1"),
+        format!("switchboard_node_response_seconds_bucket{{{labels},le=\"0.5\"}} 1"),
+        format!("switchboard_node_response_seconds_bucket{{{labels},le=\"1\"}} 2"),
+        format!("switchboard_node_response_seconds_bucket{{{labels},le=\"+Inf\"}} 2"),
+        format!("switchboard_node_response_seconds_sum{{{labels}}} 0.7035"),
+        format!("switchboard_node_response_seconds_count{{{labels}}} 2"),
+        format!("switchboard_node_retransmissions_total{{{labels}}} 1"),
+        format!("switchboard_node_invite_failovers_total{{{labels}}} 1"),
+        format!("switchboard_node_suspect_transitions_total{{{labels}}} 1"),
+        "switchboard_sip_timed_out_total 4".to_owned(),
+        "switchboard_sip_pending_requests 3".to_owned(),
+        "switchboard_sip_pending_evictions_total 1".to_owned(),
+        "state=\"suspect\"} 1".to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "missing {line}\n{metrics}");
+    }
+}
