@@ -1,5 +1,6 @@
 //! End-to-end node death: a node's process is killed (SIGKILL) or frozen (SIGSTOP) in the
-//! middle of a SIPp run, over UDP and TCP. The caller sees no failed call: an unanswered
+//! middle of a SIPp run, over UDP and TCP, and nodes that send no heartbeat are taken out of
+//! rotation and back in by SIP OPTIONS probing. The caller sees no failed call: an unanswered
 //! INVITE goes to another node (`inviteFailoverTimeout`, retransmitted on Timer A when the
 //! balancer answered `100 Trying` itself), the silent node gets no new call, and the BYE of a
 //! call established on the dead node is answered by the survivor.
@@ -12,7 +13,8 @@ mod common;
 
 use common::{
     free_port, scenario, sipp_count, sipp_report, sipp_stat, start_uac, start_uas, test_dir,
-    wait_until, Lb, LbExtra, LbPorts, Node, NodeOptions, Proc, SipSink, LOCALHOST,
+    wait_until, Lb, LbExtra, LbPorts, Node, NodeOptions, Probing, Proc, SipSink, StaticNode,
+    LOCALHOST,
 };
 use std::path::Path;
 use std::process::ExitStatus;
@@ -62,6 +64,27 @@ fn node_counts(dir: &Path, uas: &[(&str, &Proc)]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `(ip, properties.staticNode, state)` of the node `host` as `/lbinfo` lists it.
+fn lbinfo_node(lb: &Lb, host: &str) -> Option<(String, String, String)> {
+    let info = lb.lbinfo()?;
+    let node = info["Nodes info"]["nodesIPv4"]
+        .as_array()?
+        .iter()
+        .find(|n| n["hostName"].as_str() == Some(host))?
+        .clone();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+    Some((
+        text(&node["ip"]),
+        text(&node["properties"]["staticNode"]),
+        text(&node["state"]),
+    ))
+}
+
+/// The `/lbinfo` state of the node `host` (`up`, `suspect`, `bad`, `graceful`), or `""`.
+fn state(lb: &Lb, host: &str) -> String {
+    lbinfo_node(lb, host).map(|(_, _, s)| s).unwrap_or_default()
 }
 
 /// Asserts that the UAC `name` exited 0 with `calls` successful calls and none failed.
@@ -312,4 +335,182 @@ fn udp_node_killed_without_trying_loses_no_call() {
 #[test]
 fn tcp_node_killed_loses_no_call() {
     node_killed_mid_run("killed-tcp", "t1", true);
+}
+
+/// Two static nodes (no heartbeat) probed with OPTIONS every 300 ms. Node B's SIPp is killed
+/// and a socket that answers nothing takes its port: after 2 unanswered probes B gets no new
+/// call (the socket sees probes but no INVITE) and every call succeeds on A. A SIPp on B's
+/// port again answers the probes: after 2 answered ones B takes calls again.
+#[test]
+fn static_node_probing() {
+    let dir = test_dir("static-probing");
+    let ports = [free_port(), free_port()];
+    let sf = node_scenario();
+    let uas_a = start_uas(&dir, "uasA", ports[0], "u1", &["-sf", &sf]);
+    let mut uas_b = start_uas(&dir, "uasB", ports[1], "u1", &["-sf", &sf]);
+    sleep(Duration::from_millis(300));
+    let extra = LbExtra {
+        static_nodes: vec![
+            StaticNode {
+                host_name: "staticA".to_owned(),
+                port: ports[0],
+            },
+            StaticNode {
+                host_name: "staticB".to_owned(),
+                port: ports[1],
+            },
+        ],
+        probing: Some(Probing {
+            interval_ms: 300,
+            failure_threshold: 2,
+            success_threshold: 2,
+        }),
+        ..LbExtra::default()
+    };
+    let lb = Lb::start_extra(&dir, LbPorts::free(), &extra);
+    let began = Instant::now();
+    let report = |uas: &[(&str, &Proc)], names: &[&str]| {
+        format!(
+            "nodes: {:?}\n{}\n{}",
+            lb.node_list(),
+            node_counts(&dir, uas),
+            sipp_report(&dir, &lb, names)
+        )
+    };
+
+    // /lbinfo lists both static nodes, up once they answer probes.
+    let up = Some(("127.0.0.1".to_owned(), "true".to_owned(), "up".to_owned()));
+    wait_until(Duration::from_secs(3), || {
+        state(&lb, "staticA") == "up" && state(&lb, "staticB") == "up"
+    });
+    assert_eq!(
+        (lbinfo_node(&lb, "staticA"), lbinfo_node(&lb, "staticB")),
+        (up.clone(), up),
+        "/lbinfo: (ip, staticNode, state) of each static node: {:?}\n{}",
+        lb.lbinfo(),
+        lb.log()
+    );
+
+    // Both are probed and both take calls.
+    let probed = wait_until(Duration::from_secs(3), || {
+        count(&dir, &uas_a, OPTIONS_RECV) >= 2 && count(&dir, &uas_b, OPTIONS_RECV) >= 2
+    });
+    assert!(
+        probed,
+        "both static nodes get OPTIONS probes\n{}",
+        report(&[("uasA", &uas_a), ("uasB", &uas_b)], &["uasA", "uasB"])
+    );
+    let mut uac1 = start_uac(&dir, "uac1", lb.external(), "u1", 20, 20, &[]);
+    let status = uac1.wait_for(Duration::from_secs(20));
+    let names = ["uac1", "uasA", "uasB"];
+    let both = [("uasA", &uas_a), ("uasB", &uas_b)];
+    assert_uac_ok(&dir, "uac1", status, 20, &|| report(&both, &names));
+    let invites = |p: &Proc| count(&dir, p, INVITE_RECV);
+    wait_until(Duration::from_secs(3), || {
+        invites(&uas_a) + invites(&uas_b) >= 20
+    });
+    assert!(
+        invites(&uas_a) > 0 && invites(&uas_b) > 0,
+        "both static nodes take calls\n{}",
+        report(&both, &names)
+    );
+
+    // B dies; its port is taken by a socket that answers nothing.
+    uas_b.kill();
+    let sink = SipSink::start_on(ports[1]);
+    let killed = Instant::now();
+    let out = wait_until(Duration::from_secs(4), || state(&lb, "staticB") != "up");
+    let out_after = killed.elapsed();
+    assert!(
+        out,
+        "B leaves rotation after 2 unanswered probes (300 ms apart): still {:?} after \
+         {out_after:?}; B's port got: {:?}\n{}",
+        lbinfo_node(&lb, "staticB"),
+        sink.received.lock().expect("sink log").len(),
+        lb.log()
+    );
+    let a_before = invites(&uas_a);
+    let sink_invites_before = sink.count("INVITE sip:");
+    let mut uac2 = start_uac(&dir, "uac2", lb.external(), "u1", 20, 10, &[]);
+    let status = uac2.wait_for(Duration::from_secs(20));
+    let names = ["uac2", "uasA"];
+    let only_a = [("uasA", &uas_a)];
+    assert_uac_ok(&dir, "uac2", status, 20, &|| report(&only_a, &names));
+    wait_until(Duration::from_secs(3), || invites(&uas_a) >= a_before + 20);
+    let probes = sink.count("OPTIONS sip:");
+    let b_lines = |sink: &SipSink| {
+        sink.received
+            .lock()
+            .expect("sink log")
+            .iter()
+            .map(|m| m.lines().next().unwrap_or("").to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        (
+            sink.count("INVITE sip:") - sink_invites_before,
+            invites(&uas_a) - a_before
+        ),
+        (0, 20),
+        "(INVITEs to the dead B, INVITEs to A) once B missed 2 probes; B's port got: {:?}\n{}",
+        b_lines(&sink),
+        report(&only_a, &names)
+    );
+    assert!(
+        probes >= 2,
+        "the dead node is still probed: {:?}",
+        b_lines(&sink)
+    );
+    let internal_via = format!("SIP/2.0/UDP 127.0.0.1:{};", lb.ports.internal);
+    let probe_via = sink
+        .received
+        .lock()
+        .expect("sink log")
+        .iter()
+        .filter(|m| m.starts_with("OPTIONS "))
+        .all(|m| m.contains(&internal_via));
+    assert!(
+        probe_via,
+        "probes come from the internal listener ({internal_via}): {:?}",
+        sink.received.lock().expect("sink log").first()
+    );
+
+    // B comes back on the same port.
+    drop(sink);
+    let uas_b2 = start_uas(&dir, "uasB2", ports[1], "u1", &["-sf", &sf]);
+    let restarted = Instant::now();
+    let back = wait_until(Duration::from_secs(4), || state(&lb, "staticB") == "up");
+    let back_after = restarted.elapsed();
+    assert!(
+        back,
+        "B is back in rotation after 2 answered probes: still {:?} after {back_after:?}\n{}",
+        lbinfo_node(&lb, "staticB"),
+        report(&[("uasA", &uas_a), ("uasB2", &uas_b2)], &["uasA", "uasB2"])
+    );
+    let (a_before, b_before) = (invites(&uas_a), invites(&uas_b2));
+    let mut uac3 = start_uac(&dir, "uac3", lb.external(), "u1", 40, 20, &[]);
+    let status = uac3.wait_for(Duration::from_secs(20));
+    let names = ["uac3", "uasA", "uasB2"];
+    let both = [("uasA", &uas_a), ("uasB2", &uas_b2)];
+    assert_uac_ok(&dir, "uac3", status, 40, &|| report(&both, &names));
+    wait_until(Duration::from_secs(3), || {
+        invites(&uas_a) + invites(&uas_b2) >= a_before + b_before + 40
+    });
+    let (a, b) = (invites(&uas_a) - a_before, invites(&uas_b2) - b_before);
+    assert!(
+        a > 0 && b > 0 && a + b == 40,
+        "both nodes take calls once B answers probes again: A {a}, B {b}\n{}",
+        report(&both, &names)
+    );
+    assert!(
+        count(&dir, &uas_b2, OPTIONS_RECV) >= 2,
+        "the restarted B is probed\n{}",
+        report(&both, &names)
+    );
+    note(&format!(
+        "static_node_probing: B out of rotation {out_after:?} after it died ({probes} \
+         unanswered probes, no INVITE), back {back_after:?} after it restarted; then A {a}, \
+         B {b} of 40; whole test {:?}",
+        began.elapsed()
+    ));
 }
