@@ -15,7 +15,8 @@
 //! - [`heartbeat`]: the HTTP/JSON and SIP heartbeat protocols as pure request handlers (§3.2, §3.5).
 //! - [`algorithm`]: the balancing algorithms (§4).
 //! - [`cluster`]: the registry, one algorithm per node version, and the SIP counters.
-//! - [`forward`]: the stateless SIP forwarder (§1): one message in, transmissions out.
+//! - [`forward`]: the SIP forwarder (§1): one message in, transmissions out; retransmission,
+//!   INVITE failover and OPTIONS probing of nodes on its timers.
 //! - [`io`]: the inputs and outputs exchanged with drivers.
 //! - [`http`]: complete HTTP/1.1 responses for the core's small HTTP services.
 //! - [`management`]: the management API (`/lbstat`, `/lbinfo`, `/lbstop`, `/metrics`, …).

@@ -825,8 +825,9 @@ fn without_trying_a_silent_node_becomes_suspect_and_the_callers_retransmission_m
     assert_eq!(sent_to(&out, other, "INVITE"), 1, "{out:?}");
 }
 
-#[test]
-fn a_refused_datagram_moves_the_invite_at_once() {
+/// Two nodes; a call's INVITE goes to one of them, whose port then refuses the datagram
+/// (ICMP). Returns the balancer, the refusing node's port, the other's, and what followed.
+fn invite_refused_by_one_of_two() -> (Balancer, u16, u16, Vec<Output>) {
     let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
     register(&mut b, Timestamp::from_millis(1), NODE_START);
     register(&mut b, Timestamp::from_millis(1), NODE2_START);
@@ -840,6 +841,12 @@ fn a_refused_datagram_moves_the_invite_at_once() {
         },
     );
     let out = drain(&mut b);
+    (b, dead, other, out)
+}
+
+#[test]
+fn a_refused_datagram_moves_the_invite_at_once() {
+    let (_, _, other, out) = invite_refused_by_one_of_two();
     assert_eq!(sent_to(&out, other, "INVITE"), 1, "{out:?}");
 }
 
@@ -875,18 +882,23 @@ fn static_node_config() -> Config {
     config
 }
 
-/// The probes among `out`, as datagrams to 5080.
-fn probes(out: &[Output]) -> Vec<Bytes> {
+/// The datagrams among `out` sent to `port` that start with `start`.
+fn datagrams_to(out: &[Output], port: u16, start: &str) -> Vec<Bytes> {
     out.iter()
         .filter_map(|o| match o {
             Output::SendDatagram { to, payload, .. }
-                if to.port() == 5080 && payload.starts_with(b"OPTIONS ") =>
+                if to.port() == port && payload.starts_with(start.as_bytes()) =>
             {
                 Some(payload.clone())
             }
             _ => None,
         })
         .collect()
+}
+
+/// The probes among `out`, as datagrams to 5080.
+fn probes(out: &[Output]) -> Vec<Bytes> {
+    datagrams_to(out, 5080, "OPTIONS ")
 }
 
 fn answer_probe(b: &mut Balancer, now: Timestamp, probe: &Bytes) -> Vec<Output> {
@@ -960,19 +972,7 @@ fn a_static_node_is_probed_taken_out_after_the_failure_threshold_and_back_after_
 
 #[test]
 fn a_suspect_node_is_probed_after_a_hold_down_and_trusted_again_when_it_answers() {
-    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
-    register(&mut b, Timestamp::from_millis(1), NODE_START);
-    register(&mut b, Timestamp::from_millis(1), NODE2_START);
-    let out = invite_from_client(&mut b, Timestamp::from_millis(10), INVITE);
-    let (dead, _) = first_and_other(&out);
-    b.handle(
-        Timestamp::from_millis(11),
-        Input::SendFailed {
-            listener: internal(Transport::Udp),
-            to: SocketAddr::new("127.0.0.1".parse().unwrap(), dead),
-        },
-    );
-    drain(&mut b);
+    let (mut b, dead, _, _) = invite_refused_by_one_of_two();
     let addr: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     assert!(
         b.cluster()
@@ -988,16 +988,7 @@ fn a_suspect_node_is_probed_after_a_hold_down_and_trusted_again_when_it_answers(
         register(&mut b, now, NODE_START);
         register(&mut b, now, NODE2_START);
         let out = run_until(&mut b, now);
-        probe = probe.or_else(|| {
-            out.iter().find_map(|o| match o {
-                Output::SendDatagram { to, payload, .. }
-                    if to.port() == dead && payload.starts_with(b"OPTIONS ") =>
-                {
-                    Some(payload.clone())
-                }
-                _ => None,
-            })
-        });
+        probe = probe.or_else(|| datagrams_to(&out, dead, "OPTIONS ").into_iter().next());
     }
     let probe = probe.expect("a probe of the suspect node");
     assert!(

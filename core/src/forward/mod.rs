@@ -1,4 +1,4 @@
-//! The stateless SIP forwarder (behaviour reference §1, with the fixes of DECISIONS.md §2).
+//! The SIP forwarder (behaviour reference §1, with the fixes of DECISIONS.md §2).
 //!
 //! One entry point, [`Forwarder::handle`]: one complete SIP message in (a UDP datagram, or a
 //! message cut from a stream by the driver's framer), zero or more [`Transmit`]s out. The
@@ -212,30 +212,19 @@ impl Forwarder {
             replay,
             in_grace,
         };
-        match msg.start_line() {
-            StartLine::Request { .. } => {
-                request::handle(
-                    &self.settings,
-                    cluster,
-                    &msg,
-                    &inbound,
-                    now,
-                    out,
-                    &mut tracking,
-                );
-            }
-            StartLine::Response { .. } => {
-                response::handle(
-                    &self.settings,
-                    cluster,
-                    &msg,
-                    &inbound,
-                    now,
-                    out,
-                    &mut tracking,
-                );
-            }
-        }
+        let handle = match msg.start_line() {
+            StartLine::Request { .. } => request::handle,
+            StartLine::Response { .. } => response::handle,
+        };
+        handle(
+            &self.settings,
+            cluster,
+            &msg,
+            &inbound,
+            now,
+            out,
+            &mut tracking,
+        );
         let sent: usize = out.iter().skip(first).map(|t| t.payload.len()).sum();
         cluster.stats_mut().wire_bytes_out += sent as u64;
     }

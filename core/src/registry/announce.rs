@@ -92,6 +92,30 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
 }
 
 impl NodeAnnouncement {
+    /// A node the configuration declares (`extraServerNodes`, `<staticNodes>`) rather than
+    /// one that announced itself: no session, no heartbeat port, no HTTP routing identities.
+    pub fn configured(
+        host_name: String,
+        ip: IpAddr,
+        ports: NodePorts,
+        version: Version,
+        properties: BTreeMap<String, String>,
+    ) -> NodeAnnouncement {
+        NodeAnnouncement {
+            host_name,
+            ip,
+            ports,
+            version,
+            session_id: String::new(),
+            heartbeat_port: None,
+            instance_id: None,
+            jvm_route: None,
+            smpp_port: None,
+            graceful: false,
+            properties,
+        }
+    }
+
     /// Builds an announcement from a node's properties (JSON `start` payload or SIP
     /// heartbeat body). `fallback_ip` is used when there is no `ip` property (the SIP
     /// heartbeat passes the packet's source address). §3.1, §3.2, §3.5.

@@ -130,19 +130,13 @@ impl Registry {
             ]
             .into_iter()
             .collect();
-            let announcement = NodeAnnouncement {
-                host_name: spec.host_name.clone(),
-                ip: spec.key.ip,
-                ports: spec.key.ports,
-                version: spec.version.clone(),
-                session_id: String::new(),
-                heartbeat_port: None,
-                instance_id: None,
-                jvm_route: None,
-                smpp_port: None,
-                graceful: false,
+            let announcement = NodeAnnouncement::configured(
+                spec.host_name.clone(),
+                spec.key.ip,
+                spec.key.ports,
+                spec.version.clone(),
                 properties,
-            };
+            );
             let id = self.allocate_id();
             self.insert(announcement.into_node(id, now, true), now);
         }
@@ -167,24 +161,18 @@ impl Registry {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
-            let announcement = NodeAnnouncement {
-                host_name: format!("ExtraServerNode{i}-{}:{}", extra.host, extra.port),
+            let announcement = NodeAnnouncement::configured(
+                format!("ExtraServerNode{i}-{}:{}", extra.host, extra.port),
                 ip,
-                ports: NodePorts {
+                NodePorts {
                     udp: Some(extra.port),
                     tcp: Some(extra.port),
                     http: http.parse().ok(),
                     ..NodePorts::default()
                 },
-                version: Version::default(),
-                session_id: String::new(),
-                heartbeat_port: None,
-                instance_id: None,
-                jvm_route: None,
-                smpp_port: None,
-                graceful: false,
+                Version::default(),
                 properties,
-            };
+            );
             let id = self.allocate_id();
             if let Some(old) = self.by_key.get(&announcement.key()).copied() {
                 self.remove(old, RemovalReason::Replaced { by: id });
