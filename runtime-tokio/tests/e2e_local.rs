@@ -3,11 +3,20 @@
 
 mod common;
 
-use common::{free_port, http_get, test_dir, Lb, LbPorts, Node, LOCALHOST};
+use common::{free_port, http_get, test_dir, Lb, LbExtra, LbPorts, Node, LOCALHOST};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+/// A configuration without the start-up grace period, so a balancer with no node answers
+/// `503` at once.
+fn no_grace() -> LbExtra {
+    LbExtra {
+        startup_grace_period_ms: Some(0),
+        ..LbExtra::default()
+    }
+}
 
 fn invite(local: SocketAddr, transport: &str, call_id: &str, max_forwards: u32) -> String {
     format!(
@@ -65,7 +74,9 @@ fn has_header(message: &str, name: &str) -> bool {
 #[test]
 fn no_node_answers_503_with_retry_after_over_udp_and_never_answers_ack() {
     let dir = test_dir("no-node-udp");
-    let lb = Lb::start(&dir, LbPorts::free());
+    // Past the start-up grace, in which a balancer with no node leaves UDP requests to the
+    // caller's retransmission.
+    let lb = Lb::start_extra(&dir, LbPorts::free(), &no_grace());
     let (socket, local) = udp_client();
     socket
         .send_to(
@@ -249,8 +260,11 @@ fn ipv6_listener_answers_503_on_loopback() {
         let probe = UdpSocket::bind(("::1", 0)).expect("bind ::1");
         probe.local_addr().expect("addr").port()
     };
-    let extra = format!("<ipv6UdpPort>{v6_port}</ipv6UdpPort>");
-    let lb = Lb::start_with(&dir, ports, "", &extra);
+    let extra = LbExtra {
+        external: format!("<ipv6UdpPort>{v6_port}</ipv6UdpPort>"),
+        ..no_grace()
+    };
+    let lb = Lb::start_extra(&dir, ports, &extra);
     let socket = UdpSocket::bind(("::1", 0)).expect("bind client");
     socket
         .set_read_timeout(Some(Duration::from_secs(3)))

@@ -1015,3 +1015,30 @@ fn a_suspect_node_is_probed_after_a_hold_down_and_trusted_again_when_it_answers(
             .suspect
     );
 }
+
+#[test]
+fn during_the_startup_grace_a_request_of_a_dialog_whose_node_is_not_back_yet_waits_for_it() {
+    let bye = "BYE sip:bob@127.0.0.1:5090 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKbye1\r\n\
+Route: <sip:127.0.0.1:5060;transport=udp;lr;node_host=127.0.0.1;node_port=5090;version=0>,<sip:127.0.0.1:5065;transport=udp;lr;node_host=127.0.0.1;node_port=5090;version=0>\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@127.0.0.1:5070>;tag=1\r\n\
+To: <sip:bob@127.0.0.1:5060>;tag=2\r\n\
+Call-ID: dialog-1@127.0.0.1\r\n\
+CSeq: 2 BYE\r\n\
+Content-Length: 0\r\n\r\n";
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    // Only the other node is back: the BYE is not failed over to it, nor answered.
+    register(&mut b, Timestamp::from_millis(100), NODE_START);
+    let out = invite_from_client(&mut b, Timestamp::from_millis(200), bye);
+    assert!(out.is_empty(), "{out:?}");
+    // Its node re-registers: the caller's retransmission reaches it.
+    register(&mut b, Timestamp::from_millis(400), NODE2_START);
+    let out = invite_from_client(&mut b, Timestamp::from_millis(700), bye);
+    assert_eq!(sent_to(&out, 5090, "BYE"), 1, "{out:?}");
+    // After the grace period, a dialog whose node is gone fails over (§1.22).
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    register(&mut b, Timestamp::from_millis(5_100), NODE_START);
+    let out = invite_from_client(&mut b, Timestamp::from_millis(5_200), bye);
+    assert_eq!(sent_to(&out, 5080, "BYE"), 1, "{out:?}");
+}

@@ -65,9 +65,9 @@ fn reject(
 
 /// The answer when no node can take a request (DECISIONS.md §2): `503 Service Unavailable`
 /// (status from `isSend5xxResponseSatusCode`) with `Retry-After`; ACK is never answered.
-/// Within `startupGracePeriod`, a balancer that knows no live node at all leaves an initial
-/// request that came over UDP unanswered: the caller retransmits it, and a restarted
-/// balancer's nodes re-register within a heartbeat or two.
+/// Within `startupGracePeriod`, a balancer that knows no live node at all leaves a request
+/// that came over UDP unanswered: the caller retransmits it, and a restarted balancer's nodes
+/// re-register within a heartbeat or two.
 fn no_node(
     s: &ForwardSettings,
     cluster: &mut Cluster,
@@ -76,12 +76,7 @@ fn no_node(
     msg: &SipMessage,
     in_grace: bool,
 ) {
-    let initial = msg.to().ok().and_then(|t| t.tag()).is_none();
-    if in_grace
-        && initial
-        && inb.listener.transport == Transport::Udp
-        && cluster.registry().is_empty()
-    {
+    if in_grace && inb.listener.transport == Transport::Udp && cluster.registry().is_empty() {
         tracing::debug!(source = %inb.source, "no node registered yet: left to the caller's retransmission");
         cluster.stats_mut().held_at_startup += 1;
         return;
@@ -466,6 +461,14 @@ fn client_request(
     let ruri = msg.request_uri().ok();
     if !ctx.subsequent && ruri.as_ref().is_none_or(|u| u.scheme == Scheme::Other) {
         return reject(cluster, out, ctx.inb, msg, 416, "Request-URI scheme");
+    }
+    // A restarted balancer does not know the dialog's node yet: within the start-up grace, a
+    // UDP request is left to the caller's retransmission rather than failed over to a node
+    // that has no such dialog (the owner re-registers within a heartbeat or two).
+    if ra.owner_dead && trk.in_grace && ctx.inb.listener.transport == Transport::Udp {
+        tracing::debug!(source = %ctx.inb.source, "dialog's node not registered yet: left to the caller's retransmission");
+        cluster.stats_mut().held_at_startup += 1;
+        return;
     }
     let remaining = ra.remaining(msg);
     let mut version = version_or_latest(cluster, ra.version_hint.as_ref());

@@ -124,11 +124,18 @@ impl Registry {
             if self.by_key.contains_key(&spec.key) {
                 continue;
             }
+            let ports = spec.key.ports;
             let properties: BTreeMap<String, String> = [
-                (STATIC_NODE_PROPERTY.to_owned(), "true".to_owned()),
-                ("version".to_owned(), spec.version.as_str().to_owned()),
+                (STATIC_NODE_PROPERTY, Some("true".to_owned())),
+                ("version", Some(spec.version.as_str().to_owned())),
+                ("udpPort", ports.udp.map(|p| p.to_string())),
+                ("tcpPort", ports.tcp.map(|p| p.to_string())),
+                ("tlsPort", ports.tls.map(|p| p.to_string())),
+                ("wsPort", ports.ws.map(|p| p.to_string())),
+                ("wssPort", ports.wss.map(|p| p.to_string())),
             ]
             .into_iter()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?)))
             .collect();
             let announcement = NodeAnnouncement::configured(
                 spec.host_name.clone(),
