@@ -1,9 +1,11 @@
 //! End-to-end node death: a node's process is killed (SIGKILL) or frozen (SIGSTOP) in the
-//! middle of a SIPp run, over UDP and TCP, and nodes that send no heartbeat are taken out of
-//! rotation and back in by SIP OPTIONS probing. The caller sees no failed call: an unanswered
-//! INVITE goes to another node (`inviteFailoverTimeout`, retransmitted on Timer A when the
-//! balancer answered `100 Trying` itself), the silent node gets no new call, and the BYE of a
-//! call established on the dead node is answered by the survivor.
+//! middle of a SIPp run, over UDP and TCP, the balancer itself crashes and restarts, and nodes
+//! that send no heartbeat are taken out of rotation and back in by SIP OPTIONS probing. The
+//! caller sees no failed call: an unanswered INVITE goes to another node
+//! (`inviteFailoverTimeout`, retransmitted on Timer A when the balancer answered `100 Trying`
+//! itself), the silent node gets no new call, the BYE of a call established on the dead node
+//! is answered by the survivor, and a restarted balancer stays silent toward UDP callers
+//! (`startupGracePeriod`) until the nodes re-register.
 //!
 //! The nodes run `scenarios/uas_node.xml`: it answers OPTIONS and BYEs of calls it never saw
 //! with 200 OK, so SIPp's call counters include those; calls are counted with the per-message
@@ -18,6 +20,7 @@ use common::{
 };
 use std::path::Path;
 use std::process::ExitStatus;
+use std::sync::atomic::Ordering;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -337,6 +340,99 @@ fn tcp_node_killed_loses_no_call() {
     node_killed_mid_run("killed-tcp", "t1", true);
 }
 
+/// The balancer is killed (SIGKILL) about 2.5 s into a run of 60 calls of 2 s at 10 calls/s,
+/// right after the nodes' heartbeats, and started again at once on the same configuration and
+/// ports. The caller follows the
+/// Record-Route set, as user agents do. It knows no node until the
+/// nodes' next heartbeat (every 500 ms) is answered UNKNOWN_SESSION and they send `start`
+/// again; in that gap it answers no initial request that came over UDP (the default
+/// startupGracePeriod), so the caller's retransmissions reach a node once they are back. The
+/// BYEs of calls established before the crash carry their node in the Route, so each reaches
+/// the node of its call. No call fails.
+#[test]
+fn restarted_balancer_rejects_nothing() {
+    const CALLS: u64 = 60;
+    let dir = test_dir("lb-restart");
+    let mut lb = Lb::start_extra(&dir, LbPorts::free(), &LbExtra::default());
+    let options = NodeOptions {
+        interval: Duration::from_millis(500),
+        restart_on_unknown_session: true,
+    };
+    let n = start_nodes(&dir, &lb, "u1", &options);
+    let uac_sf = scenario("uac_routes.xml");
+    let uac_sf = uac_sf.to_str().expect("scenario path");
+    let began = Instant::now();
+    let mut uac = start_uac(
+        &dir,
+        "uac",
+        lb.external(),
+        "u1",
+        CALLS,
+        10,
+        &["-sf", uac_sf, "-d", "2000"],
+    );
+    // Crash right after both nodes' heartbeats were answered: the restarted balancer then
+    // knows no node for most of a heartbeat interval, while INVITEs and BYEs keep coming.
+    sleep(Duration::from_millis(2500));
+    let beats = || {
+        n.nodes
+            .each_ref()
+            .map(|node| node.heartbeats.load(Ordering::Relaxed))
+    };
+    let before = beats();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while beats().iter().zip(before).any(|(now, then)| *now == then) && Instant::now() < deadline {
+        sleep(Duration::from_millis(2));
+    }
+    let crash = Instant::now();
+    lb.crash_and_restart();
+    let down_for = crash.elapsed();
+    let crashed_at = crash - began;
+    let back = wait_until(Duration::from_secs(5), || lb.node_list().len() == 2);
+    let registered_after = crash.elapsed();
+    let status = uac.wait_for(Duration::from_secs(45));
+    let took = began.elapsed();
+    let [uas_a, uas_b] = &n.uas;
+    let report = || {
+        format!(
+            "crashed {crashed_at:?} into the run, listening again after {down_for:?}, both \
+             nodes registered again {registered_after:?} after the crash ({back}), the caller \
+             ended {took:?} into the run; nodes: {:?}\n{}\n{}",
+            lb.node_list(),
+            node_counts(&dir, &[("uasA", uas_a), ("uasB", uas_b)]),
+            sipp_report(&dir, &lb, &["uac", "uasA", "uasB"])
+        )
+    };
+    assert!(back, "the nodes register again\n{}", report());
+    assert!(
+        n.nodes
+            .iter()
+            .all(|node| node.restarts.load(Ordering::Relaxed) >= 1),
+        "each node was told UNKNOWN_SESSION and sent start again\n{}",
+        report()
+    );
+    assert_uac_ok(&dir, "uac", status, CALLS, &report);
+    let byes = |p: &Proc| count(&dir, p, CALL_BYE_RECV);
+    wait_until(Duration::from_secs(3), || {
+        byes(uas_a) + byes(uas_b) >= CALLS
+    });
+    assert_eq!(
+        (
+            byes(uas_a) + byes(uas_b),
+            count(&dir, uas_a, STRAY_BYE_RECV) + count(&dir, uas_b, STRAY_BYE_RECV)
+        ),
+        (CALLS, 0),
+        "(BYEs that reached the node of their call, BYEs that reached the other node)\n{}",
+        report()
+    );
+    note(&format!(
+        "restarted_balancer_rejects_nothing: {CALLS} calls, none failed; crash {crashed_at:?} \
+         into the run, listening again after {down_for:?}, nodes back after \
+         {registered_after:?}, caller done after {took:?}, ports {:?}",
+        n.ports
+    ));
+}
+
 /// Two static nodes (no heartbeat) probed with OPTIONS every 300 ms. Node B's SIPp is killed
 /// and a socket that answers nothing takes its port: after 2 unanswered probes B gets no new
 /// call (the socket sees probes but no INVITE) and every call succeeds on A. A SIPp on B's
@@ -513,4 +609,41 @@ fn static_node_probing() {
          B {b} of 40; whole test {:?}",
         began.elapsed()
     ));
+}
+
+/// `/lbinfo` shows each static node's SIP ports in its properties, as it does for nodes that
+/// announce them in their heartbeat (two static nodes on one IP differ only by them).
+#[test]
+fn lbinfo_shows_the_ports_of_static_nodes() {
+    let dir = test_dir("static-lbinfo");
+    let ports = [free_port(), free_port()];
+    let extra = LbExtra {
+        static_nodes: vec![
+            StaticNode {
+                host_name: "staticA".to_owned(),
+                port: ports[0],
+            },
+            StaticNode {
+                host_name: "staticB".to_owned(),
+                port: ports[1],
+            },
+        ],
+        ..LbExtra::default()
+    };
+    let lb = Lb::start_extra(&dir, LbPorts::free(), &extra);
+    let mut listed: Vec<(String, String)> = lb
+        .node_list()
+        .into_iter()
+        .map(|(name, port, _)| (name, port))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        vec![
+            ("staticA".to_owned(), ports[0].to_string()),
+            ("staticB".to_owned(), ports[1].to_string())
+        ],
+        "(hostName, properties.udpPort) in /lbinfo: {:?}",
+        lb.lbinfo()
+    );
 }
