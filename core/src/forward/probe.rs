@@ -120,8 +120,7 @@ impl Prober {
             .registry()
             .all_nodes()
             .filter_map(|n| {
-                let regular = cluster.registry().is_static(&n.key)
-                    || (p.probe_heartbeat_nodes && !n.permanent);
+                let regular = probed_regularly(s, cluster, n);
                 (regular || n.suspect).then(|| (n.clone(), regular))
             })
             .collect();
@@ -211,9 +210,9 @@ impl Prober {
         }
         st.outstanding = None;
         let p = &s.probing;
-        let regular = cluster.node(id).is_some_and(|n| {
-            cluster.registry().is_static(&n.key) || (p.probe_heartbeat_nodes && !n.permanent)
-        });
+        let regular = cluster
+            .node(id)
+            .is_some_and(|n| probed_regularly(s, cluster, n));
         if p.reply_codes.accepts(status) {
             st.fail_streak = 0;
             st.ok_streak = st.ok_streak.saturating_add(1);
@@ -245,6 +244,12 @@ impl Prober {
         }
         true
     }
+}
+
+/// True if `node` is probed every `interval`: a static node, or any heartbeat node with
+/// `probeHeartbeatNodes`.
+fn probed_regularly(s: &ForwardSettings, cluster: &Cluster, node: &Node) -> bool {
+    cluster.registry().is_static(&node.key) || (s.probing.probe_heartbeat_nodes && !node.permanent)
 }
 
 /// An OPTIONS request toward `node` (RFC 3261 §11), from the balancer's internal listening

@@ -436,8 +436,7 @@ impl Transactions {
         until: Timestamp,
     ) {
         if self.moved.len() >= MAX_ENTRIES {
-            if let Some((at, k)) = self.moved_expiry.pop_first() {
-                let _ = at;
+            if let Some((_, k)) = self.moved_expiry.pop_first() {
                 self.moved.remove(&k);
             }
         }
