@@ -437,6 +437,18 @@ fn restarted_balancer_rejects_nothing() {
 /// and a socket that answers nothing takes its port: after 2 unanswered probes B gets no new
 /// call (the socket sees probes but no INVITE) and every call succeeds on A. A SIPp on B's
 /// port again answers the probes: after 2 answered ones B takes calls again.
+/// Two static nodes, `staticA` and `staticB`, on 127.0.0.1 at `ports`.
+fn static_pair(ports: [u16; 2]) -> Vec<StaticNode> {
+    ["staticA", "staticB"]
+        .into_iter()
+        .zip(ports)
+        .map(|(name, port)| StaticNode {
+            host_name: name.to_owned(),
+            port,
+        })
+        .collect()
+}
+
 #[test]
 fn static_node_probing() {
     let dir = test_dir("static-probing");
@@ -446,16 +458,7 @@ fn static_node_probing() {
     let mut uas_b = start_uas(&dir, "uasB", ports[1], "u1", &["-sf", &sf]);
     sleep(Duration::from_millis(300));
     let extra = LbExtra {
-        static_nodes: vec![
-            StaticNode {
-                host_name: "staticA".to_owned(),
-                port: ports[0],
-            },
-            StaticNode {
-                host_name: "staticB".to_owned(),
-                port: ports[1],
-            },
-        ],
+        static_nodes: static_pair(ports),
         probing: Some(Probing {
             interval_ms: 300,
             failure_threshold: 2,
@@ -618,16 +621,7 @@ fn lbinfo_shows_the_ports_of_static_nodes() {
     let dir = test_dir("static-lbinfo");
     let ports = [free_port(), free_port()];
     let extra = LbExtra {
-        static_nodes: vec![
-            StaticNode {
-                host_name: "staticA".to_owned(),
-                port: ports[0],
-            },
-            StaticNode {
-                host_name: "staticB".to_owned(),
-                port: ports[1],
-            },
-        ],
+        static_nodes: static_pair(ports),
         ..LbExtra::default()
     };
     let lb = Lb::start_extra(&dir, LbPorts::free(), &extra);

@@ -601,12 +601,18 @@ fn first_and_other(out: &[Output]) -> (u16, u16) {
     }
 }
 
-#[test]
-fn a_silent_node_gets_the_invite_retransmitted_then_the_call_moves_to_another_node() {
+/// Two registered nodes (5080, 5090) and a caller's INVITE: the balancer and what it sent.
+fn two_nodes_and_an_invite() -> (Balancer, Vec<Output>) {
     let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
     register(&mut b, Timestamp::from_millis(1), NODE_START);
     register(&mut b, Timestamp::from_millis(1), NODE2_START);
     let out = invite_from_client(&mut b, Timestamp::from_millis(10), INVITE);
+    (b, out)
+}
+
+#[test]
+fn a_silent_node_gets_the_invite_retransmitted_then_the_call_moves_to_another_node() {
+    let (mut b, out) = two_nodes_and_an_invite();
     let (silent, other) = first_and_other(&out);
     // Timer A toward the silent node at 0.5 s, then the failover at 1 s (inviteFailoverTimeout).
     let out = run_until(&mut b, Timestamp::from_millis(509));
@@ -749,10 +755,7 @@ fn a_lone_silent_node_keeps_the_call_until_timer_b_then_the_caller_gets_408() {
 
 #[test]
 fn a_suspect_node_is_trusted_again_when_it_answers_sip() {
-    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
-    register(&mut b, Timestamp::from_millis(1), NODE_START);
-    register(&mut b, Timestamp::from_millis(1), NODE2_START);
-    let out = invite_from_client(&mut b, Timestamp::from_millis(10), INVITE);
+    let (mut b, out) = two_nodes_and_an_invite();
     let (silent, _) = first_and_other(&out);
     let forwarded = out
         .iter()
@@ -828,10 +831,7 @@ fn without_trying_a_silent_node_becomes_suspect_and_the_callers_retransmission_m
 /// Two nodes; a call's INVITE goes to one of them, whose port then refuses the datagram
 /// (ICMP). Returns the balancer, the refusing node's port, the other's, and what followed.
 fn invite_refused_by_one_of_two() -> (Balancer, u16, u16, Vec<Output>) {
-    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
-    register(&mut b, Timestamp::from_millis(1), NODE_START);
-    register(&mut b, Timestamp::from_millis(1), NODE2_START);
-    let out = invite_from_client(&mut b, Timestamp::from_millis(10), INVITE);
+    let (mut b, out) = two_nodes_and_an_invite();
     let (dead, other) = first_and_other(&out);
     b.handle(
         Timestamp::from_millis(11),
