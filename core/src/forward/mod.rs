@@ -132,7 +132,7 @@ pub(crate) struct Tracking<'a> {
 impl Forwarder {
     /// A forwarder with these settings, for a balancer started at `started`.
     pub fn new(settings: ForwardSettings, started: Timestamp) -> Forwarder {
-        let regular = settings.static_nodes_configured || settings.probing.probe_heartbeat_nodes;
+        let regular = settings.probes_regularly();
         Forwarder {
             prober: probe::Prober::new(regular, started),
             settings,
@@ -154,7 +154,7 @@ impl Forwarder {
     /// Replaces the settings (configuration reload; listener addresses need a restart).
     /// Probing starts or stops at `now` with the static node list and `probeHeartbeatNodes`.
     pub fn set_settings(&mut self, settings: ForwardSettings, now: Timestamp) {
-        let regular = settings.static_nodes_configured || settings.probing.probe_heartbeat_nodes;
+        let regular = settings.probes_regularly();
         self.prober.set_regular(regular, now);
         self.settings = settings;
     }

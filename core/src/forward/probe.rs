@@ -48,6 +48,28 @@ struct NodeProbe {
     refused: Option<Transport>,
 }
 
+impl NodeProbe {
+    /// A node whose first probe is due at `next_at`.
+    fn new(next_at: Timestamp) -> NodeProbe {
+        NodeProbe {
+            next_at,
+            outstanding: None,
+            ok_streak: 0,
+            fail_streak: 0,
+            hold_down: FIRST_HOLD_DOWN,
+            refused: None,
+        }
+    }
+
+    /// Counts a failed probe (unanswered, or answered with a code that does not count) and
+    /// returns the failures in a row.
+    fn failed(&mut self) -> u32 {
+        self.ok_streak = 0;
+        self.fail_streak = self.fail_streak.saturating_add(1);
+        self.fail_streak
+    }
+}
+
 /// The probing state of every node that needs probes.
 #[derive(Debug, Clone)]
 pub struct Prober {
@@ -83,14 +105,9 @@ impl Prober {
 
     /// Call when a node becomes suspect: it is probed after the hold-down.
     pub fn note_suspect(&mut self, node: NodeId, now: Timestamp) {
-        self.nodes.entry(node).or_insert(NodeProbe {
-            next_at: now.saturating_add(FIRST_HOLD_DOWN),
-            outstanding: None,
-            ok_streak: 0,
-            fail_streak: 0,
-            hold_down: FIRST_HOLD_DOWN,
-            refused: None,
-        });
+        self.nodes
+            .entry(node)
+            .or_insert_with(|| NodeProbe::new(now.saturating_add(FIRST_HOLD_DOWN)));
     }
 
     /// When [`Prober::handle_timeout`] has work.
@@ -127,32 +144,23 @@ impl Prober {
         self.nodes
             .retain(|id, _| wanted.iter().any(|(n, _)| n.id == *id));
         for (node, regular) in wanted {
-            let st = self.nodes.entry(node.id).or_insert_with(|| NodeProbe {
-                next_at: if regular {
-                    now
-                } else {
-                    now.saturating_add(FIRST_HOLD_DOWN)
-                },
-                outstanding: None,
-                ok_streak: 0,
-                fail_streak: 0,
-                hold_down: FIRST_HOLD_DOWN,
-                refused: None,
-            });
+            let first_probe = if regular {
+                now
+            } else {
+                now.saturating_add(FIRST_HOLD_DOWN)
+            };
+            let st = self
+                .nodes
+                .entry(node.id)
+                .or_insert_with(|| NodeProbe::new(first_probe));
             if st.outstanding.is_some_and(|(_, t)| t <= now) {
                 st.outstanding = None;
-                st.ok_streak = 0;
-                st.fail_streak = st.fail_streak.saturating_add(1);
+                let failures = st.failed();
                 if node.suspect {
                     st.hold_down = st.hold_down.saturating_mul(2).min(MAX_HOLD_DOWN);
                 }
-                tracing::debug!(
-                    node = node.id.0,
-                    failures = st.fail_streak,
-                    "probe unanswered"
-                );
-                if regular && st.fail_streak >= p.failure_threshold {
-                    let failures = st.fail_streak;
+                tracing::debug!(node = node.id.0, failures, "probe unanswered");
+                if regular && failures >= p.failure_threshold {
                     cluster.update_registry(now, |r| r.record_probe_down(node.id, failures));
                 }
             }
@@ -174,8 +182,9 @@ impl Prober {
             cluster.stats_mut().wire_bytes_out += probe.payload.len() as u64;
             out.push(probe);
         }
-        let regular = s.static_nodes_configured || p.probe_heartbeat_nodes;
-        self.next_scan = regular.then(|| now.saturating_add(SCAN_INTERVAL));
+        self.next_scan = s
+            .probes_regularly()
+            .then(|| now.saturating_add(SCAN_INTERVAL));
     }
 
     /// Call for a response whose top Via branch starts with [`PROBE_BRANCH_PREFIX`]; `branch`
@@ -226,9 +235,7 @@ impl Prober {
                 }
             });
         } else {
-            st.ok_streak = 0;
-            st.fail_streak = st.fail_streak.saturating_add(1);
-            let failures = st.fail_streak;
+            let failures = st.failed();
             tracing::debug!(
                 node = id.0,
                 status,

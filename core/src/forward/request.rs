@@ -63,6 +63,18 @@ fn reject(
     }
 }
 
+/// Within `startupGracePeriod`, leaves a request that arrived over UDP unanswered, counted,
+/// for the caller to retransmit once the nodes have re-registered; true if it did. Streams are
+/// answered at once, since their callers do not retransmit.
+fn held_for_retransmission(cluster: &mut Cluster, inb: &Inbound) -> bool {
+    if inb.listener.transport != Transport::Udp {
+        return false;
+    }
+    tracing::debug!(source = %inb.source, "node not registered yet: left to the caller's retransmission");
+    cluster.stats_mut().held_at_startup += 1;
+    true
+}
+
 /// The answer when no node can take a request (DECISIONS.md §2): `503 Service Unavailable`
 /// (status from `isSend5xxResponseSatusCode`) with `Retry-After`; ACK is never answered.
 /// Within `startupGracePeriod`, a balancer that knows no live node at all leaves a request
@@ -76,9 +88,7 @@ fn no_node(
     msg: &SipMessage,
     in_grace: bool,
 ) {
-    if in_grace && inb.listener.transport == Transport::Udp && cluster.registry().is_empty() {
-        tracing::debug!(source = %inb.source, "no node registered yet: left to the caller's retransmission");
-        cluster.stats_mut().held_at_startup += 1;
+    if in_grace && cluster.registry().is_empty() && held_for_retransmission(cluster, inb) {
         return;
     }
     tracing::debug!(source = %inb.source, "no node available");
@@ -465,9 +475,7 @@ fn client_request(
     // A restarted balancer does not know the dialog's node yet: within the start-up grace, a
     // UDP request is left to the caller's retransmission rather than failed over to a node
     // that has no such dialog (the owner re-registers within a heartbeat or two).
-    if ra.owner_dead && trk.in_grace && ctx.inb.listener.transport == Transport::Udp {
-        tracing::debug!(source = %ctx.inb.source, "dialog's node not registered yet: left to the caller's retransmission");
-        cluster.stats_mut().held_at_startup += 1;
+    if ra.owner_dead && trk.in_grace && held_for_retransmission(cluster, ctx.inb) {
         return;
     }
     let remaining = ra.remaining(msg);

@@ -192,6 +192,12 @@ impl ForwardSettings {
         }
     }
 
+    /// True if some nodes are probed every `probing.interval`: static nodes are configured,
+    /// or `probeHeartbeatNodes` is on.
+    pub fn probes_regularly(&self) -> bool {
+        self.static_nodes_configured || self.probing.probe_heartbeat_nodes
+    }
+
     /// The leg a message is sent out on toward `toward`: in single-entry mode every message
     /// uses the external leg (§1.1, §1.16).
     pub fn out_leg(&self, toward: Leg) -> Leg {
