@@ -1,39 +1,28 @@
 //! The vocabulary between the core and its drivers: what comes in ([`Input`]) and what goes
 //! out ([`Output`]). All of it is plain data (serde), so a run can be recorded and replayed.
 //!
-//! The driver (tokio adapter, smol adapter or simulator) owns the sockets. It names each
-//! listening socket with a [`ListenerId`] and each stream connection with a [`ConnId`]. Inbound
-//! connections get ids minted by the driver (low half of the id space); outbound ones are
-//! minted by the core (high bit set), so the core can name a connection it has only just asked
-//! for and queue bytes on it before it is established.
+//! The core speaks sockets, not protocols. It declares its listening sockets
+//! ([`ListenerSpec`]: an opaque [`ListenerId`], an address, UDP or TCP, optional TLS) and
+//! asks for outbound connections ([`Output::Connect`]: an opaque [`ConnId`], a destination,
+//! optional TLS). Inputs and outputs then carry only those ids and bytes: the driver never
+//! learns whether SIP, HTTP or anything else runs on a socket. Framing (SIP, HTTP,
+//! WebSocket), every timeout (connect, TLS handshake, idle) and every protocol decision stay
+//! in the core; TLS records are the one layer drivers add, on the sockets the core marks.
+//!
+//! Inbound connections get ids minted by the driver (low half of the id space); outbound ones
+//! are minted by the core (high bit set), so the core can name a connection it has only just
+//! asked for and queue bytes on it before it is established.
 
-use crate::node::Transport;
+use crate::config::TlsClientAuth;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::time::Duration;
 
-/// Which side of the balancer a SIP listening point faces (behaviour reference §1.1).
+/// A listening socket, named by the core in its [`ListenerSpec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Leg {
-    /// Toward clients and user agents.
-    External,
-    /// Toward the cluster nodes.
-    Internal,
-}
+pub struct ListenerId(pub u32);
 
-/// One SIP listening point: a leg, a transport and an address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ListenerId {
-    /// The leg the listener faces.
-    pub leg: Leg,
-    /// The SIP transport it serves.
-    pub transport: Transport,
-    /// True for the IPv6 listener of that leg and transport.
-    pub ipv6: bool,
-}
-
-/// A stream connection (TCP, TLS, WS, WSS, or an HTTP connection of a service port).
+/// A stream connection, inbound (minted by the driver) or outbound (minted by the core).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ConnId(pub u64);
 
@@ -41,19 +30,60 @@ impl ConnId {
     /// The bit that marks ids minted by the core for outbound connections.
     pub const OUTBOUND_BIT: u64 = 1 << 63;
 
-    /// True if the core opened this connection (toward a node or a client).
+    /// True if the core opened this connection.
     pub const fn is_outbound(self) -> bool {
         self.0 & Self::OUTBOUND_BIT != 0
     }
 }
 
-/// The non-SIP services a driver accepts connections for and hands to the core as bytes.
+/// What kind of socket a listener is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Service {
-    /// The HTTP/JSON heartbeat port (default 2610, §3.2).
-    Heartbeat,
-    /// The management API port (default 2006, §7.1).
-    Management,
+pub enum SocketKind {
+    /// A UDP socket: [`Input::Datagram`] in, [`Output::SendDatagram`] out.
+    Udp,
+    /// A TCP listener: [`Input::Accepted`], then [`Input::Data`] per connection.
+    Tcp,
+}
+
+/// The TLS server side of a TCP listener: the driver runs the handshake on every accepted
+/// connection with the certificate of `<ssl>` before passing bytes on. The core closes a
+/// connection whose handshake has not produced a byte in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerTls {
+    /// Whether client certificates are asked for and required.
+    pub client_auth: TlsClientAuth,
+}
+
+/// The TLS client side of an outbound connection: the driver runs the handshake, verifying
+/// the server's certificate against `<ssl>`'s trust store, before reporting
+/// [`Input::Connected`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientTls {
+    /// The name sent in SNI and checked in the certificate (a DNS name or an IP literal).
+    pub server_name: String,
+}
+
+/// A listening socket the driver must open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerSpec {
+    /// How the core names it in inputs and outputs.
+    pub id: ListenerId,
+    /// What it is for, for logs and error messages (e.g. "SIP external UDP").
+    pub name: String,
+    /// Bind host (an IP literal or a name the driver resolves).
+    pub host: String,
+    /// Bind port.
+    pub port: u16,
+    /// True for an IPv6 socket (`IPV6_V6ONLY`): the host resolves to an IPv6 address.
+    pub ipv6: bool,
+    /// UDP or TCP.
+    pub kind: SocketKind,
+    /// TLS on every accepted connection (TCP only).
+    pub tls: Option<ServerTls>,
+    /// `SO_RCVBUF` for UDP sockets (`None`: the system default).
+    pub recv_buffer: Option<u32>,
+    /// `SO_SNDBUF` for UDP sockets (`None`: the system default).
+    pub send_buffer: Option<u32>,
 }
 
 /// Why a connection ended.
@@ -61,7 +91,7 @@ pub enum Service {
 pub enum CloseReason {
     /// The peer closed it.
     PeerClosed,
-    /// A read or write failed.
+    /// A read or write failed (reset, refused, TLS error, a peer that does not read).
     IoError,
     /// The core asked for it to be closed.
     Requested,
@@ -70,7 +100,7 @@ pub enum CloseReason {
 /// One input to the core. Every input is fed together with the current `now`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Input {
-    /// A UDP datagram arrived on a SIP listener.
+    /// A datagram arrived on a UDP listener.
     Datagram {
         /// The listener it arrived on.
         listener: ListenerId,
@@ -79,17 +109,16 @@ pub enum Input {
         /// The datagram.
         payload: Bytes,
     },
-    /// A SIP stream connection was accepted on a listener (TCP, TLS after the handshake, WS
-    /// after the upgrade).
+    /// A connection was accepted on a TCP listener (before any TLS handshake).
     Accepted {
-        /// The new connection.
+        /// The new connection (minted by the driver).
         conn: ConnId,
         /// The listener that accepted it.
         listener: ListenerId,
         /// The remote address.
         peer: SocketAddr,
     },
-    /// An outbound connection the core asked for is established.
+    /// An outbound connection the core asked for is established (TCP and, if asked, TLS).
     Connected {
         /// The connection.
         conn: ConnId,
@@ -99,9 +128,8 @@ pub enum Input {
         /// The connection.
         conn: ConnId,
     },
-    /// Bytes arrived on a SIP stream connection (for WS/WSS: the payload of a text or binary
-    /// frame, one SIP message per frame per RFC 7118 §5).
-    StreamData {
+    /// Bytes arrived on a connection (after TLS decryption).
+    Data {
         /// The connection.
         conn: ConnId,
         /// The bytes.
@@ -114,35 +142,16 @@ pub enum Input {
         /// Why.
         reason: CloseReason,
     },
-    /// Bytes arrived on a connection of a service port (heartbeat or management HTTP).
-    ServiceData {
-        /// Which service port.
-        service: Service,
-        /// The connection (minted by the driver).
-        conn: ConnId,
-        /// The remote address.
-        peer: SocketAddr,
-        /// The bytes received so far on this connection, appended by the driver.
-        bytes: Bytes,
-    },
-    /// The answer to an [`Output::SendToHost`]: the address `host` resolved to (of the
-    /// listener's address family), or `None` if it did not resolve.
+    /// The answer to an [`Output::Resolve`]: the first address of the asked family, or `None`
+    /// if the name did not resolve.
     Resolved {
-        /// The listener named in the output.
-        listener: ListenerId,
-        /// The host name.
-        host: String,
-        /// The port.
-        port: u16,
-        /// The resolved address.
+        /// The token of the request.
+        token: u64,
+        /// The address, with the requested port.
         addr: Option<SocketAddr>,
-        /// The message to send.
-        payload: Bytes,
     },
     /// The operating system reported that a datagram sent from `listener`'s socket to `to`
-    /// was refused (ICMP port or host unreachable, read from the socket's error queue). The
-    /// core treats the peer as unable to take SIP traffic right now: a node becomes suspect
-    /// and what was sent to it goes to another node.
+    /// was refused (ICMP port or host unreachable, read from the socket's error queue).
     SendFailed {
         /// The listener whose socket sent the datagram.
         listener: ListenerId,
@@ -153,10 +162,32 @@ pub enum Input {
     Timeout,
 }
 
+/// A change in the cluster, for the driver to log or export and the simulator to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClusterEventKind {
+    /// A node joined.
+    NodeAdded,
+    /// A node left (expired, stopped, replaced).
+    NodeRemoved,
+    /// A node announced a graceful shutdown.
+    NodeGraceful,
+    /// A node was marked bad.
+    NodeBad,
+    /// A bad node was cleared.
+    NodeRecovered,
+    /// A node became suspect.
+    NodeSuspect,
+    /// A suspect node answered again.
+    NodeTrusted,
+    /// HTTP sessions of one jvmRoute were moved to another.
+    Switchover,
+}
+
 /// One action the driver must carry out, or an event it may log or export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Output {
-    /// Send a UDP datagram from a listener's socket.
+    /// Send a datagram from a UDP listener's socket. Never blocks the core: a driver whose
+    /// socket buffer is full queues a bounded amount, then drops and counts.
     SendDatagram {
         /// The listener whose socket sends it.
         listener: ListenerId,
@@ -165,62 +196,66 @@ pub enum Output {
         /// The datagram.
         payload: Bytes,
     },
-    /// Write bytes on a stream connection (for WS/WSS: as one text frame).
+    /// Open an outbound TCP connection with an id minted by the core. Writes may follow at
+    /// once; the driver queues them until the connection (and its TLS handshake) is up, then
+    /// reports [`Input::Connected`] or [`Input::ConnectFailed`]. The core decides how long it
+    /// waits: past its deadline it sends [`Output::Close`] and forgets the connection.
+    Connect {
+        /// The id the core chose.
+        conn: ConnId,
+        /// The destination.
+        to: SocketAddr,
+        /// Leave from this listener's address (its IP, any port) when set.
+        from: Option<ListenerId>,
+        /// TLS over the connection.
+        tls: Option<ClientTls>,
+    },
+    /// Write bytes on a connection.
     Write {
         /// The connection.
         conn: ConnId,
         /// The bytes.
         payload: Bytes,
     },
-    /// Open an outbound connection with an id minted by the core. Writes may follow at once;
-    /// the driver queues them until the connection is up.
-    Connect {
-        /// The id the core chose.
-        conn: ConnId,
-        /// The local listener (leg, transport, family) whose address it leaves from.
-        listener: ListenerId,
-        /// The destination.
-        to: SocketAddr,
-    },
-    /// Close a connection after flushing what was written.
+    /// Close a connection after flushing what was written. The core forgets it at once; the
+    /// driver reports nothing more about it.
     Close {
         /// The connection.
         conn: ConnId,
     },
-    /// Resolve a host name the core cannot resolve (it does no DNS), then feed
-    /// [`Input::Resolved`] with the first address of the listener's family (or `None`), the
-    /// same `listener` and the same `payload`; the core then sends it like any other message.
-    SendToHost {
-        /// The listener (leg, transport, family) it leaves from.
-        listener: ListenerId,
+    /// Stop accepting on a listener and close its socket (e.g. the management port once
+    /// `/lbstop` is accepted).
+    CloseListener {
+        /// The listener.
+        id: ListenerId,
+    },
+    /// Resolve a host name (the core does no DNS), then feed [`Input::Resolved`] with the
+    /// same token.
+    Resolve {
+        /// Names the request in the answer.
+        token: u64,
         /// The host name.
         host: String,
-        /// The port.
+        /// The port to put in the answer.
         port: u16,
-        /// The message.
-        payload: Bytes,
+        /// True for an IPv6 address, false for IPv4.
+        ipv6: bool,
     },
-    /// `/lbstop` was accepted (§7.2): close the management port at once, wait `after`
-    /// (`shutdownTimeout`), then stop as on SIGTERM (call `Balancer::shutdown`, carry out its
-    /// outputs, exit).
-    Stop {
-        /// How long to wait before the full stop.
-        after: Duration,
-    },
-    /// `/lbloglevel`: replace the log filter with this level (`DEBUG`, `info`, …) or tracing
-    /// directive.
+    /// Replace the log filter with this level (`DEBUG`, `info`, …) or tracing directive.
     SetLogLevel {
         /// The level or directive.
         level: String,
     },
-    /// Send a complete HTTP request to a node's heartbeat port and discard the answer (the
-    /// LB→node `stop` of §3.2).
-    HttpNotify {
-        /// The node's heartbeat address.
-        to: SocketAddr,
-        /// The whole request.
-        request: Bytes,
+    /// A change in the cluster (already logged by the core at info level).
+    Cluster {
+        /// What happened.
+        kind: ClusterEventKind,
+        /// The node (`hostName/ip`), or the routes of a switchover.
+        node: String,
     },
+    /// The core has finished stopping (`/lbstop` after its delay, or after
+    /// `Balancer::shutdown`, once the nodes were told): the driver exits.
+    Exit,
 }
 
 #[cfg(test)]

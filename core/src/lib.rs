@@ -39,3 +39,4 @@ pub mod registry;
 pub mod sip;
 pub mod stats;
 pub mod time;
+pub mod ws;

@@ -6,7 +6,7 @@
 mod forward_support;
 
 use forward_support::*;
-use switchboard_core::io::Leg;
+use switchboard_core::forward::Leg;
 use switchboard_core::node::Transport;
 use switchboard_core::sip::HeaderName;
 

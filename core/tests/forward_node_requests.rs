@@ -5,7 +5,7 @@ mod forward_support;
 
 use forward_support::*;
 use std::time::Duration;
-use switchboard_core::io::Leg;
+use switchboard_core::forward::Leg;
 use switchboard_core::registry::RegistryEvent;
 use switchboard_core::sip::HeaderName;
 

@@ -6,7 +6,9 @@
 //! one connection per node address. This table maps each connection to its listener, peer and
 //! stream framer, and each (transport, peer address) to the connection that reaches it.
 
-use crate::io::{ConnId, ListenerId};
+use super::ws_link::WsLink;
+use crate::forward::ListeningPoint;
+use crate::io::ConnId;
 use crate::node::Transport;
 use crate::sip::Framer;
 use crate::time::Timestamp;
@@ -17,25 +19,18 @@ use std::net::SocketAddr;
 #[derive(Debug)]
 pub struct StreamConn {
     /// The listener it belongs to (accepted on it, or opened from its address).
-    pub listener: ListenerId,
+    pub listener: ListeningPoint,
     /// The remote address.
     pub peer: SocketAddr,
     /// Reassembles messages from the byte stream (TCP and TLS). WebSocket connections carry
     /// one message per frame and bypass it.
     pub framer: Framer,
+    /// The WebSocket state of a WS or WSS connection (RFC 7118).
+    pub ws: Option<WsLink>,
     /// Since when an incomplete message has been waiting for the rest of its bytes.
     partial_since: Option<Timestamp>,
     /// The last time bytes went either way.
     last_activity: Timestamp,
-}
-
-/// What the caller must do to send on a stream toward a peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// A connection to the peer exists: write on it.
-    Existing(ConnId),
-    /// No connection yet: the table minted this id; ask the driver to open it, then write.
-    Opened(ConnId),
 }
 
 /// All live SIP stream connections, indexed by id and by (transport, peer).
@@ -45,7 +40,6 @@ pub struct Connections {
     by_peer: BTreeMap<(Transport, SocketAddr), ConnId>,
     /// Connections holding an incomplete message, by the time it started.
     partials: BTreeSet<(Timestamp, ConnId)>,
-    next_outbound: u64,
     max_message_size: usize,
     max_headers: usize,
 }
@@ -58,7 +52,6 @@ impl Connections {
             by_id: BTreeMap::new(),
             by_peer: BTreeMap::new(),
             partials: BTreeSet::new(),
-            next_outbound: 0,
             max_message_size,
             max_headers,
         }
@@ -69,24 +62,29 @@ impl Connections {
     pub fn accepted(
         &mut self,
         conn: ConnId,
-        listener: ListenerId,
+        listener: ListeningPoint,
         peer: SocketAddr,
         now: Timestamp,
     ) {
         self.insert(conn, listener, peer, now);
     }
 
-    /// Finds the connection toward `peer` over `transport`, or mints an outbound one leaving
-    /// from `listener`. Call once per stream message to send.
-    pub fn route_to(&mut self, listener: ListenerId, peer: SocketAddr, now: Timestamp) -> Route {
-        if let Some(&conn) = self.by_peer.get(&(listener.transport, peer)) {
-            self.touch(conn, now);
-            return Route::Existing(conn);
-        }
-        self.next_outbound += 1;
-        let conn = ConnId(ConnId::OUTBOUND_BIT | self.next_outbound);
-        self.insert(conn, listener, peer, now);
-        Route::Opened(conn)
+    /// The connection toward `peer` over `point`'s transport, if one is open. Call once per
+    /// stream message to send.
+    pub fn route_to(
+        &mut self,
+        point: ListeningPoint,
+        peer: SocketAddr,
+        now: Timestamp,
+    ) -> Option<ConnId> {
+        let conn = *self.by_peer.get(&(point.transport, peer))?;
+        self.touch(conn, now);
+        Some(conn)
+    }
+
+    /// Records an outbound connection the balancer just asked the driver for.
+    pub fn opened(&mut self, conn: ConnId, point: ListeningPoint, peer: SocketAddr, now: Timestamp) {
+        self.insert(conn, point, peer, now);
     }
 
     /// The connection with this id, if it is still open.
@@ -190,7 +188,7 @@ impl Connections {
         self.by_id.is_empty()
     }
 
-    fn insert(&mut self, conn: ConnId, listener: ListenerId, peer: SocketAddr, now: Timestamp) {
+    fn insert(&mut self, conn: ConnId, listener: ListeningPoint, peer: SocketAddr, now: Timestamp) {
         let framer = Framer::new(self.max_message_size, self.max_headers);
         self.by_id.insert(
             conn,
@@ -198,6 +196,7 @@ impl Connections {
                 listener,
                 peer,
                 framer,
+                ws: None,
                 partial_since: None,
                 last_activity: now,
             },
@@ -209,10 +208,10 @@ impl Connections {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::Leg;
+    use crate::forward::Leg;
 
-    fn tcp(leg: Leg) -> ListenerId {
-        ListenerId {
+    fn tcp(leg: Leg) -> ListeningPoint {
+        ListeningPoint {
             leg,
             transport: Transport::Tcp,
             ipv6: false,
@@ -226,26 +225,23 @@ mod tests {
         t.accepted(ConnId(1), tcp(Leg::External), client, Timestamp::ZERO);
         assert_eq!(
             t.route_to(tcp(Leg::External), client, Timestamp::ZERO),
-            Route::Existing(ConnId(1))
+            Some(ConnId(1))
         );
     }
 
     #[test]
-    fn a_node_without_connection_gets_one_outbound_connection_reused_afterwards() {
+    fn an_outbound_connection_is_reused_until_it_is_removed() {
         let mut t = Connections::new(65536, 256);
         let node: SocketAddr = "10.0.0.7:5080".parse().unwrap();
-        let Route::Opened(conn) = t.route_to(tcp(Leg::Internal), node, Timestamp::ZERO) else {
-            panic!("expected a new connection")
-        };
-        assert!(conn.is_outbound());
+        assert_eq!(t.route_to(tcp(Leg::Internal), node, Timestamp::ZERO), None);
+        let conn = ConnId(ConnId::OUTBOUND_BIT | 1);
+        t.opened(conn, tcp(Leg::Internal), node, Timestamp::ZERO);
         assert_eq!(
             t.route_to(tcp(Leg::Internal), node, Timestamp::ZERO),
-            Route::Existing(conn)
+            Some(conn)
         );
         assert!(t.remove(conn).is_some());
-        assert!(
-            matches!(t.route_to(tcp(Leg::Internal), node, Timestamp::ZERO), Route::Opened(c) if c != conn)
-        );
+        assert_eq!(t.route_to(tcp(Leg::Internal), node, Timestamp::ZERO), None);
     }
 
     #[test]
@@ -256,12 +252,12 @@ mod tests {
         t.accepted(ConnId(2), tcp(Leg::External), peer, Timestamp::ZERO);
         assert_eq!(
             t.route_to(tcp(Leg::External), peer, Timestamp::ZERO),
-            Route::Existing(ConnId(2))
+            Some(ConnId(2))
         );
         t.remove(ConnId(2));
         assert_eq!(
             t.route_to(tcp(Leg::External), peer, Timestamp::ZERO),
-            Route::Existing(ConnId(1))
+            Some(ConnId(1))
         );
         assert_eq!(t.len(), 1);
     }

@@ -1,85 +1,105 @@
 //! Which sockets the driver must open for a configuration (behaviour reference §1.1, §3.2,
-//! §7.1). The core decides; the driver binds.
+//! §7.1), and which protocol module serves each. The core decides; the driver binds.
 
 use crate::config::{Config, LegConfig};
-use crate::io::{Leg, ListenerId, Service};
+use crate::forward::{Leg, ListeningPoint};
+use crate::io::{ListenerId, ListenerSpec, ServerTls, SocketKind};
 use crate::node::Transport;
-use serde::{Deserialize, Serialize};
 
-/// A SIP listening point the driver must open: UDP socket or stream listener.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListenerSpec {
-    /// How the core names it in inputs and outputs.
-    pub id: ListenerId,
-    /// Bind host (an IP literal or a name the driver resolves).
-    pub host: String,
-    /// Bind port.
-    pub port: u16,
+/// The protocol module that serves a listener's traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// A SIP listening point of the proxy.
+    Sip(ListeningPoint),
+    /// The HTTP/JSON heartbeat port (§3.2).
+    Heartbeat,
+    /// The management API port (§7.1).
+    Management,
 }
 
-/// A service port (heartbeat, management) the driver must open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceSpec {
-    /// Which service.
-    pub service: Service,
-    /// Bind host.
-    pub host: String,
-    /// Bind port.
-    pub port: u16,
+/// One listener: what the driver opens and what the core does with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    /// The socket.
+    pub spec: ListenerSpec,
+    /// Its protocol module.
+    pub role: Role,
 }
 
-/// Every SIP listening point of `config`: each leg, each transport with a non-zero port, for
-/// IPv4 on the leg's `host` and for IPv6 on its `ipv6Host`.
-pub fn sip_listeners(config: &Config) -> Vec<ListenerSpec> {
+/// Every listener of `config`, with ids numbered in a fixed order (so the same file gives
+/// the same ids): each SIP leg, each transport with a non-zero port, for IPv4 on the leg's
+/// `host` and IPv6 on its `ipv6Host`; then the heartbeat port and, when `apiPort` is set,
+/// the management API, both on `common.host`. (The reference bound the management API on all
+/// interfaces; binding the balancer's own address keeps `/lbstop` off other networks while
+/// keepalived's `nc -z host port` probe still reaches it.)
+pub fn declare(config: &Config) -> Vec<Declared> {
     let mut out = Vec::new();
     for (leg, cfg) in [
         (Leg::External, &config.sip.external),
         (Leg::Internal, &config.sip.internal),
     ] {
-        push_leg(&mut out, leg, cfg);
+        push_leg(&mut out, config, leg, cfg);
+    }
+    let common = &config.common;
+    push(&mut out, "heartbeat", &common.host, config.heartbeat.port, Role::Heartbeat);
+    if let Some(port) = common.api_port {
+        push(&mut out, "management API", &common.host, port, Role::Management);
     }
     out
 }
 
-fn push_leg(out: &mut Vec<ListenerSpec>, leg: Leg, cfg: &LegConfig) {
+fn push_leg(out: &mut Vec<Declared>, config: &Config, leg: Leg, cfg: &LegConfig) {
+    let stack = &config.sip_stack;
     for (ipv6, host, ports) in [
         (false, &cfg.host, &cfg.ports),
         (true, &cfg.ipv6_host, &cfg.ipv6_ports),
     ] {
         for transport in Transport::ALL {
-            if let Some(port) = ports.get(transport).filter(|p| *p != 0) {
-                out.push(ListenerSpec {
-                    id: ListenerId {
-                        leg,
-                        transport,
-                        ipv6,
-                    },
+            let Some(port) = ports.get(transport).filter(|p| *p != 0) else {
+                continue;
+            };
+            let udp = transport == Transport::Udp;
+            let secure = matches!(transport, Transport::Tls | Transport::Wss);
+            let family = if ipv6 { " IPv6" } else { "" };
+            out.push(Declared {
+                spec: ListenerSpec {
+                    id: ListenerId(out.len() as u32),
+                    name: format!("SIP {leg:?} {}{family}", transport.as_str()).to_lowercase(),
                     host: host.clone(),
                     port,
-                });
-            }
+                    ipv6,
+                    kind: if udp { SocketKind::Udp } else { SocketKind::Tcp },
+                    tls: secure.then_some(ServerTls {
+                        client_auth: stack.tls_client_auth,
+                    }),
+                    recv_buffer: stack.receive_udp_buffer_size.filter(|_| udp),
+                    send_buffer: stack.send_udp_buffer_size.filter(|_| udp),
+                },
+                role: Role::Sip(ListeningPoint {
+                    leg,
+                    transport,
+                    ipv6,
+                }),
+            });
         }
     }
 }
 
-/// The service ports of `config`: the HTTP/JSON heartbeat and, when `apiPort` is set, the
-/// management API, both on `common.host`. (The reference bound the management API on all
-/// interfaces; binding the balancer's own address keeps `/lbstop` off other networks while
-/// keepalived's `nc -z host port` probe still reaches it.)
-pub fn service_listeners(config: &Config) -> Vec<ServiceSpec> {
-    let mut out = vec![ServiceSpec {
-        service: Service::Heartbeat,
-        host: config.common.host.clone(),
-        port: config.heartbeat.port,
-    }];
-    if let Some(port) = config.common.api_port {
-        out.push(ServiceSpec {
-            service: Service::Management,
-            host: config.common.host.clone(),
+fn push(out: &mut Vec<Declared>, name: &str, host: &str, port: u16, role: Role) {
+    out.push(Declared {
+        spec: ListenerSpec {
+            id: ListenerId(out.len() as u32),
+            name: name.to_owned(),
+            host: host.to_owned(),
             port,
-        });
-    }
-    out
+            ipv6: false,
+            kind: SocketKind::Tcp,
+            tls: None,
+            recv_buffer: None,
+            send_buffer: None,
+        },
+        role,
+    });
 }
 
 #[cfg(test)]
@@ -89,21 +109,28 @@ mod tests {
     #[test]
     fn embedded_default_opens_udp_and_tcp_on_both_legs_and_both_services() {
         let config = Config::embedded_default();
-        let sip: Vec<_> = sip_listeners(&config)
-            .into_iter()
-            .map(|l| (l.id.leg, l.id.transport, l.port))
+        let declared = declare(&config);
+        let sip: Vec<_> = declared
+            .iter()
+            .filter_map(|d| match d.role {
+                Role::Sip(p) => Some((p.leg, p.transport, d.spec.port, d.spec.kind)),
+                _ => None,
+            })
             .collect();
-        assert!(sip.contains(&(Leg::External, Transport::Udp, 5060)));
-        assert!(sip.contains(&(Leg::External, Transport::Tcp, 5060)));
-        assert!(sip.contains(&(Leg::Internal, Transport::Udp, 5065)));
-        assert!(sip.contains(&(Leg::Internal, Transport::Tcp, 5065)));
-        let services: Vec<_> = service_listeners(&config)
-            .into_iter()
-            .map(|s| (s.service, s.port))
+        assert!(sip.contains(&(Leg::External, Transport::Udp, 5060, SocketKind::Udp)));
+        assert!(sip.contains(&(Leg::External, Transport::Tcp, 5060, SocketKind::Tcp)));
+        assert!(sip.contains(&(Leg::Internal, Transport::Udp, 5065, SocketKind::Udp)));
+        assert!(sip.contains(&(Leg::Internal, Transport::Tcp, 5065, SocketKind::Tcp)));
+        let services: Vec<_> = declared
+            .iter()
+            .filter(|d| !matches!(d.role, Role::Sip(_)))
+            .map(|d| (d.role, d.spec.port))
             .collect();
         assert_eq!(
             services,
-            vec![(Service::Heartbeat, 2610), (Service::Management, 2006)]
+            vec![(Role::Heartbeat, 2610), (Role::Management, 2006)]
         );
+        let ids: Vec<u32> = declared.iter().map(|d| d.spec.id.0).collect();
+        assert_eq!(ids, (0..declared.len() as u32).collect::<Vec<_>>());
     }
 }

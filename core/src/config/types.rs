@@ -491,7 +491,7 @@ impl SslConfig {
 }
 
 /// `gov.nist.javax.sip.TLS_CLIENT_AUTH_TYPE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TlsClientAuth {
     /// `Enabled`: a client certificate is required (JAIN-SIP default).
     Enabled,

@@ -31,6 +31,7 @@
 mod keys;
 pub mod local_response;
 mod nat;
+mod point;
 pub mod probe;
 mod record_route;
 mod request;
@@ -40,10 +41,10 @@ pub mod settings;
 pub mod transactions;
 mod via;
 
+pub use point::{Leg, ListeningPoint};
 pub use settings::{ForwardSettings, LegFamily, LegSettings, NO_NODE_RETRY_AFTER_SECS};
 
 use crate::cluster::Cluster;
-use crate::io::{Leg, ListenerId};
 use crate::node::Transport;
 use crate::registry::SuspectReason;
 use crate::sip::{SipMessage, StartLine};
@@ -57,7 +58,7 @@ use transactions::{Due, Transactions};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inbound {
     /// The listening point (leg, transport, family) it arrived on.
-    pub listener: ListenerId,
+    pub listener: ListeningPoint,
     /// The packet's source (for streams: the connection's remote address).
     pub source: SocketAddr,
     /// The message.

@@ -17,7 +17,7 @@
 use super::settings::{uri_host, ForwardSettings};
 use super::{via, Destination, Transmit};
 use crate::cluster::Cluster;
-use crate::io::Leg;
+use crate::forward::Leg;
 use crate::node::{Node, NodeId, Transport};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@
 //! listening host, unless a routing rule asks for the private address (§1.18).
 
 use super::settings::{uri_host, ForwardSettings};
-use crate::io::Leg;
+use crate::forward::Leg;
 use crate::node::{Transport, Version};
 use std::fmt::Write as _;
 use std::net::IpAddr;

@@ -9,7 +9,7 @@ use super::via::{self, via_transport};
 use super::{nat, Destination, Inbound, Tracking, Transmit};
 use crate::cluster::Cluster;
 use crate::heartbeat::{handle_sip_heartbeat, HEARTBEAT_HEADERS};
-use crate::io::Leg;
+use crate::forward::Leg;
 use crate::node::{Node, NodeId, Transport, Version};
 use crate::sip::{parse_ip, EditError, Editor, HeaderName, Method, Scheme, SipMessage, Via};
 use crate::time::Timestamp;

@@ -19,7 +19,7 @@ use super::via::{self, via_transport};
 use super::{nat, Destination, Inbound, Tracking, Transmit};
 use crate::algorithm::ResponseDirection;
 use crate::cluster::Cluster;
-use crate::io::Leg;
+use crate::forward::Leg;
 use crate::node::{NodeId, Version};
 use crate::sip::{Editor, HeaderName, Method, SipMessage, Via};
 use crate::time::Timestamp;

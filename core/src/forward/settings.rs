@@ -2,7 +2,7 @@
 //! §1.6, §1.11–§1.18, §8.2, §8.5, §8.6), flattened so the hot path never walks the config.
 
 use crate::config::{Config, LegConfig, LegPorts, RoutingRule};
-use crate::io::Leg;
+use crate::forward::Leg;
 use crate::node::Transport;
 use crate::sip::ParseLimits;
 

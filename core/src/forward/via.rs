@@ -9,7 +9,7 @@
 
 use super::settings::{uri_host, ForwardSettings};
 use super::Destination;
-use crate::io::Leg;
+use crate::forward::Leg;
 use crate::node::{Transport, Version};
 use crate::sip::{parse_ip, Editor, Rport, SipMessage, Via, ViaTransport};
 use std::net::{IpAddr, SocketAddr};

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use switchboard_core::cluster::Cluster;
 use switchboard_core::config::Config;
 use switchboard_core::forward::{Destination, ForwardSettings, Forwarder, Inbound, Transmit};
-use switchboard_core::io::{Leg, ListenerId};
+use switchboard_core::forward::{Leg, ListeningPoint};
 use switchboard_core::node::{NodeId, Transport};
 use switchboard_core::registry::{NodeAnnouncement, StartOutcome};
 use switchboard_core::sip::{HeaderName, SipMessage};
@@ -89,7 +89,7 @@ impl Lb {
     ) -> Vec<Transmit> {
         let mut out = Vec::new();
         let inbound = Inbound {
-            listener: ListenerId {
+            listener: ListeningPoint {
                 leg,
                 transport,
                 ipv6: false,

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::forward::Destination;
-use crate::io::{Leg, ListenerId};
+use crate::forward::{Leg, ListeningPoint};
 use crate::node::Transport;
 use bytes::Bytes;
 
@@ -22,7 +22,7 @@ fn sent(transport: Transport) -> Transmit {
 
 fn inbound() -> Inbound {
     Inbound {
-        listener: ListenerId {
+        listener: ListeningPoint {
             leg: Leg::External,
             transport: Transport::Udp,
             ipv6: false,

@@ -1,0 +1,133 @@
+//! What every protocol module shares to talk to the driver: the output queue, the table of
+//! which module owns each connection, and the timer table.
+
+use super::listeners::Role;
+use super::timers::{Timer, Timers};
+use crate::io::{ClientTls, ConnId, ListenerId, Output};
+use crate::time::Timestamp;
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How long an outbound connection (TCP and TLS handshake) may take before the core gives up
+/// on it.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an accepted connection may take to finish its TLS handshake or WebSocket upgrade.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The protocol module a connection belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// The SIP proxy (client, node and WebSocket connections).
+    Sip,
+    /// A service port's HTTP connection (heartbeat or management).
+    Service(Role),
+    /// A stop notification to a node's heartbeat port.
+    Notify,
+}
+
+/// Outputs, connection owners and timers, shared by the protocol modules.
+#[derive(Debug, Default)]
+pub struct Net {
+    out: VecDeque<Output>,
+    owners: BTreeMap<ConnId, Owner>,
+    /// The one timer table.
+    pub timers: Timers,
+    next_outbound: u64,
+    next_token: u64,
+}
+
+impl Net {
+    /// Queues an output.
+    pub fn push(&mut self, output: Output) {
+        self.out.push_back(output);
+    }
+
+    /// The next output for the driver.
+    pub fn pop(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// True while outputs wait for the driver.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Records a connection the driver accepted, for `owner`.
+    pub fn accepted(&mut self, conn: ConnId, owner: Owner) {
+        self.owners.insert(conn, owner);
+    }
+
+    /// Which module owns `conn`, if it is open.
+    pub fn owner(&self, conn: ConnId) -> Option<Owner> {
+        self.owners.get(&conn).copied()
+    }
+
+    /// Asks the driver for an outbound connection owned by `owner`, with a deadline of
+    /// [`CONNECT_TIMEOUT`]; returns its id. Writes may follow at once.
+    pub fn connect(
+        &mut self,
+        owner: Owner,
+        to: SocketAddr,
+        from: Option<ListenerId>,
+        tls: Option<ClientTls>,
+        now: Timestamp,
+    ) -> ConnId {
+        self.next_outbound += 1;
+        let conn = ConnId(ConnId::OUTBOUND_BIT | self.next_outbound);
+        self.owners.insert(conn, owner);
+        self.timers.set(
+            Timer::Connect(conn),
+            Some(now.saturating_add(CONNECT_TIMEOUT)),
+        );
+        self.push(Output::Connect {
+            conn,
+            to,
+            from,
+            tls,
+        });
+        conn
+    }
+
+    /// The driver reports `conn` established: its connect deadline is lifted.
+    pub fn connected(&mut self, conn: ConnId) {
+        self.timers.cancel(Timer::Connect(conn));
+    }
+
+    /// Queues bytes on a connection.
+    pub fn write(&mut self, conn: ConnId, payload: Bytes) {
+        self.push(Output::Write { conn, payload });
+    }
+
+    /// Closes a connection (after what was written) and forgets it and its timers.
+    pub fn close(&mut self, conn: ConnId) {
+        if self.forget(conn).is_some() {
+            self.push(Output::Close { conn });
+        }
+    }
+
+    /// Forgets a connection that ended (the driver reported it), with its timers; returns its
+    /// owner.
+    pub fn forget(&mut self, conn: ConnId) -> Option<Owner> {
+        for timer in [
+            Timer::Connect(conn),
+            Timer::Handshake(conn),
+            Timer::ServiceIdle(conn),
+        ] {
+            self.timers.cancel(timer);
+        }
+        self.owners.remove(&conn)
+    }
+
+    /// Number of open connections owned by `owner`.
+    pub fn count(&self, owner: Owner) -> usize {
+        self.owners.values().filter(|o| **o == owner).count()
+    }
+
+    /// A fresh token for a name resolution.
+    pub fn token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+}
