@@ -1,11 +1,11 @@
-//! End-to-end tests of the `switchboard` binary's command line.
+//! End-to-end tests of the balancer binary's command line (the binary of `SWITCHBOARD_RUNTIME`,
+//! or `SWITCHBOARD_BIN`).
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+use switchboard_tests::{binary, binary_name};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -18,10 +18,10 @@ fn run(args: &[&str]) -> (Option<i32>, String) {
         status,
         stdout,
         stderr,
-    } = Command::new(BIN)
+    } = Command::new(binary())
         .args(args)
         .output()
-        .expect("run switchboard");
+        .unwrap_or_else(|e| panic!("run {}: {e}", binary_name()));
     let mut text = String::from_utf8_lossy(&stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&stderr));
     (status.code(), text)
@@ -88,24 +88,25 @@ fn stays_up_then_terminates(args: &[&str]) {
     let _ports = DEFAULT_PORTS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(binary())
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn switchboard");
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", binary_name()));
     sleep(Duration::from_millis(1000));
     assert!(
         child.try_wait().expect("poll child").is_none(),
-        "switchboard exited early"
+        "{} exited early",
+        binary_name()
     );
     // SIGTERM by PID: a graceful shutdown exits 0.
     let pid = child.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status();
     if !matches!(killed, Ok(s) if s.success()) {
-        child.kill().expect("kill switchboard");
+        child.kill().expect("kill the balancer");
     }
-    let output = child.wait_with_output().expect("wait switchboard");
+    let output = child.wait_with_output().expect("wait for the balancer");
     let log = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{log}");
     assert!(log.contains("sip.external.udpPort = 5060"), "{log}");

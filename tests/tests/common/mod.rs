@@ -1,6 +1,9 @@
-//! Helpers of the end-to-end tests: the real `switchboard` binary on free loopback ports, test
+//! Helpers of the end-to-end tests: the real balancer binary on free loopback ports, test
 //! nodes that register through the HTTP/JSON heartbeat (behaviour reference §3.2), and SIPp.
 //! Every process is started here and stopped by its PID when its guard is dropped.
+//!
+//! The binary is chosen per run by `SWITCHBOARD_RUNTIME` (`tokio`, the default, or `smol`) or
+//! `SWITCHBOARD_BIN` (see [`switchboard_tests::binary`]).
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
@@ -13,7 +16,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+pub use switchboard_tests::{binary, binary_name};
 pub const SIPP: &str = "/usr/bin/sipp";
 pub const LOCALHOST: &str = "127.0.0.1";
 
@@ -117,8 +120,8 @@ pub fn start_balancer_logged(dir: &Path, config: &str, rust_log: &str, log_name:
     std::fs::write(&path, config).expect("write configuration");
     let log = std::fs::File::create(dir.join(log_name)).expect("create log");
     let mut proc = Proc::spawn(
-        "switchboard",
-        Command::new(BIN)
+        binary_name(),
+        Command::new(binary())
             .arg("--config")
             .arg(&path)
             .env("RUST_LOG", rust_log)
@@ -131,7 +134,7 @@ pub fn start_balancer_logged(dir: &Path, config: &str, rust_log: &str, log_name:
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(Some(status)) = proc.child.try_wait() {
-            panic!("switchboard exited early ({status}):\n{}", log());
+            panic!("{} exited early ({status}):\n{}", binary_name(), log());
         }
         // The log line is written once every socket is open.
         if log().contains("ready: every listener is open") {
@@ -139,7 +142,8 @@ pub fn start_balancer_logged(dir: &Path, config: &str, rust_log: &str, log_name:
         }
         assert!(
             Instant::now() < deadline,
-            "switchboard did not open its ports:\n{}",
+            "{} did not open its ports:\n{}",
+            binary_name(),
             log()
         );
         thread::sleep(Duration::from_millis(50));

@@ -1,0 +1,20 @@
+//! The runtime-neutral half of a Switchboard binary.
+//!
+//! A binary (`switchboard` on tokio, `switchboard-smol` on smol) moves bytes and time between
+//! the operating system and `switchboard-core`. Everything it does that needs no executor lives
+//! here, once: the command line ([`cli`]), reading and validating the configuration file
+//! ([`config_file`]) and reloading it on change or SIGHUP ([`watch`]), the log subscriber
+//! ([`logging`]), the rustls configurations of `<ssl>` ([`tls`]), opening sockets as
+//! non-blocking std types ([`net`]), the UDP error queue ([`errqueue`]) and the start-up flow
+//! up to the point where the executor takes over ([`startup`]).
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config_file;
+pub mod errqueue;
+pub mod logging;
+pub mod net;
+pub mod startup;
+pub mod tls;
+pub mod watch;
