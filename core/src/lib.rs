@@ -23,6 +23,7 @@
 //! - [`node`]: the cluster node model shared by registry, algorithms and forwarder.
 //! - [`stats`]: SIP traffic counters behind `/lbstat` and `/metrics`.
 //! - [`time`]: timestamps handed in by the driver.
+//! - [`ws`]: sans-IO WebSocket (RFC 6455) handshake and frame codec for SIP over WebSocket (RFC 7118).
 #![forbid(unsafe_code)]
 
 pub mod algorithm;

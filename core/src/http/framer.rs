@@ -212,7 +212,12 @@ impl MessageFramer {
     /// A framer for the responses a client reads; the first answers a `HEAD` when
     /// `request_method_was_head`.
     pub fn response(limits: Limits, request_method_was_head: bool) -> Self {
-        Self::new(Kind::Response { request_method_was_head }, limits)
+        Self::new(
+            Kind::Response {
+                request_method_was_head,
+            },
+            limits,
+        )
     }
 
     /// For a response framer: says whether the request the *next* response head answers was
@@ -220,7 +225,9 @@ impl MessageFramer {
     /// response, in request order; interim `1xx` responses keep the setting).
     pub fn expect_response(&mut self, request_method_was_head: bool) {
         if let Kind::Response { .. } = self.kind {
-            self.kind = Kind::Response { request_method_was_head };
+            self.kind = Kind::Response {
+                request_method_was_head,
+            };
         }
     }
 
@@ -331,11 +338,17 @@ impl MessageFramer {
                     let line = match self.input.take_until(b"\r\n", chunked::MAX_CHUNK_LINE) {
                         Take::Found(line) => line,
                         Take::Pending => return self.starved(),
-                        Take::TooLong => return Err(FramingError::BadChunk("chunk-size line too long")),
+                        Take::TooLong => {
+                            return Err(FramingError::BadChunk("chunk-size line too long"))
+                        }
                     };
                     let size = chunked::chunk_size(&line[..line.len() - 2])?;
                     self.body_total = self.body_total.saturating_add(size);
-                    if self.limits.max_body.is_some_and(|max| self.body_total > max) {
+                    if self
+                        .limits
+                        .max_body
+                        .is_some_and(|max| self.body_total > max)
+                    {
                         return Err(FramingError::BodyTooLarge);
                     }
                     self.state = if size == 0 {
@@ -347,7 +360,9 @@ impl MessageFramer {
                 State::ChunkEnd => match self.input.take_until(b"\r\n", 2) {
                     Take::Found(_) => self.state = State::ChunkSize,
                     Take::Pending => return self.starved(),
-                    Take::TooLong => return Err(FramingError::BadChunk("chunk data not followed by CRLF")),
+                    Take::TooLong => {
+                        return Err(FramingError::BadChunk("chunk data not followed by CRLF"))
+                    }
                 },
                 State::Trailers => {
                     let budget = self.limits.max_head.saturating_sub(self.trailer_bytes);
@@ -393,7 +408,11 @@ impl MessageFramer {
         };
         let parse = match self.kind {
             Kind::Request => Parse::Request,
-            Kind::Response { request_method_was_head } => Parse::Response { request_method_was_head },
+            Kind::Response {
+                request_method_was_head,
+            } => Parse::Response {
+                request_method_was_head,
+            },
         };
         let head = head::parse(raw, parse, &self.limits)?;
         self.trailers.clear();

@@ -70,7 +70,9 @@ mod tests {
 
     #[test]
     fn every_status_the_framer_and_proxy_answer_has_its_phrase() {
-        for status in [100, 101, 204, 301, 302, 408, 411, 413, 414, 417, 426, 431, 501, 502, 504, 505] {
+        for status in [
+            100, 101, 204, 301, 302, 408, 411, 413, 414, 417, 426, 431, 501, 502, 504, 505,
+        ] {
             assert_ne!(reason_phrase(status), "Error", "{status}");
         }
         assert_eq!(reason_phrase(414), "URI Too Long");

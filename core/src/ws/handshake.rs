@@ -102,7 +102,8 @@ pub fn accept(buf: &[u8], required_subprotocol: Option<&str>) -> HandshakeResult
     );
     if let Some(protocol) = required_subprotocol {
         if !has_token(fields, "sec-websocket-protocol", protocol) {
-            let body = format!("the WebSocket sub-protocol \"{protocol}\" is required (RFC 7118)\n");
+            let body =
+                format!("the WebSocket sub-protocol \"{protocol}\" is required (RFC 7118)\n");
             return reject(400, &[], &body);
         }
         response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));

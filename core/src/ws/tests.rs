@@ -121,21 +121,25 @@ fn heads_over_8_kib_are_refused_431() {
     assert!(text(&response).starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
 }
 
-
 #[test]
 fn non_upgrade_requests_are_refused_400() {
     let cases = [
         sip_request("Sec-WebSocket-Protocol: sip\r\n").replace("GET", "POST"),
         sip_request("Sec-WebSocket-Protocol: sip\r\n").replace("HTTP/1.1", "HTTP/1.0"),
         sip_request("Sec-WebSocket-Protocol: sip\r\n").replace("Upgrade: websocket\r\n", ""),
-        sip_request("Sec-WebSocket-Protocol: sip\r\n").replace("Upgrade: websocket", "Upgrade: h2c"),
+        sip_request("Sec-WebSocket-Protocol: sip\r\n")
+            .replace("Upgrade: websocket", "Upgrade: h2c"),
         sip_request("Sec-WebSocket-Protocol: sip\r\n")
             .replace("Connection: Upgrade", "Connection: keep-alive"),
         "GET / HTTP/1.1\r\nHost lb\r\n\r\n".to_owned(),
         "\x00\x01garbage\r\n\r\n".to_owned(),
     ];
     for case in cases {
-        assert_eq!(status_of(&accept(case.as_bytes(), Some("sip"))), 400, "{case}");
+        assert_eq!(
+            status_of(&accept(case.as_bytes(), Some("sip"))),
+            400,
+            "{case}"
+        );
     }
 }
 
@@ -168,7 +172,12 @@ fn other_versions_are_refused_426_naming_13() {
 #[test]
 fn bad_keys_are_refused_400() {
     let good = "dGhlIHNhbXBsZSBub25jZQ==";
-    for bad in ["not base64!", "dGhlIHNhbXBsZQ==", "", "dGhlIHNhbXBsZSBub25jZSE="] {
+    for bad in [
+        "not base64!",
+        "dGhlIHNhbXBsZQ==",
+        "",
+        "dGhlIHNhbXBsZSBub25jZSE=",
+    ] {
         let request = sip_request("").replace(good, bad);
         assert_eq!(status_of(&accept(request.as_bytes(), None)), 400, "{bad}");
     }
@@ -178,7 +187,11 @@ fn bad_keys_are_refused_400() {
 
 #[test]
 fn a_missing_required_protocol_is_refused_400_citing_rfc_7118() {
-    for extra in ["", "Sec-WebSocket-Protocol: chat\r\n", "Sec-WebSocket-Protocol: sips\r\n"] {
+    for extra in [
+        "",
+        "Sec-WebSocket-Protocol: chat\r\n",
+        "Sec-WebSocket-Protocol: sips\r\n",
+    ] {
         let result = accept(sip_request(extra).as_bytes(), Some("sip"));
         assert_eq!(status_of(&result), 400);
         let HandshakeResult::Reject { response, .. } = result else {
@@ -194,7 +207,8 @@ fn a_missing_required_protocol_is_refused_400_citing_rfc_7118() {
         "Sec-WebSocket-Protocol: chat, SIP\r\n",
         "Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: sip\r\n",
     ] {
-        let HandshakeResult::Accept { response, .. } = accept(sip_request(extra).as_bytes(), Some("sip"))
+        let HandshakeResult::Accept { response, .. } =
+            accept(sip_request(extra).as_bytes(), Some("sip"))
         else {
             panic!("not accepted: {extra}");
         };
@@ -291,7 +305,10 @@ fn client_refuses_wrong_answers() {
     let answer = |extra: &str| {
         format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {good}\r\n{extra}\r\n")
     };
-    established(&client, answer("Sec-WebSocket-Protocol: sip\r\n").as_bytes());
+    established(
+        &client,
+        answer("Sec-WebSocket-Protocol: sip\r\n").as_bytes(),
+    );
 
     // The server's refusal when sip is not offered.
     let unoffered = ClientHandshake::new("lb", "/", None, 3);
@@ -303,14 +320,22 @@ fn client_refuses_wrong_answers() {
     assert!(refused(&client, &answer("")).contains("sip"));
     assert!(refused(&client, &answer("Sec-WebSocket-Protocol: chat\r\n")).contains("sip"));
     assert!(refused(&client, &answer("Sec-WebSocket-Protocol: sip, chat\r\n")).contains("sip"));
-    assert!(refused(&client, &answer("Sec-WebSocket-Protocol: sip\r\nSec-WebSocket-Extensions: permessage-deflate\r\n")).contains("extension"));
-    let wrong_hash = answer("Sec-WebSocket-Protocol: sip\r\n").replace(&good, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert!(refused(
+        &client,
+        &answer("Sec-WebSocket-Protocol: sip\r\nSec-WebSocket-Extensions: permessage-deflate\r\n")
+    )
+    .contains("extension"));
+    let wrong_hash =
+        answer("Sec-WebSocket-Protocol: sip\r\n").replace(&good, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     assert!(refused(&client, &wrong_hash).contains("Accept"));
-    let no_upgrade = answer("Sec-WebSocket-Protocol: sip\r\n").replace("Upgrade: websocket\r\n", "");
+    let no_upgrade =
+        answer("Sec-WebSocket-Protocol: sip\r\n").replace("Upgrade: websocket\r\n", "");
     assert!(refused(&client, &no_upgrade).contains("Upgrade"));
-    let no_connection = answer("Sec-WebSocket-Protocol: sip\r\n").replace("Connection: Upgrade\r\n", "");
+    let no_connection =
+        answer("Sec-WebSocket-Protocol: sip\r\n").replace("Connection: Upgrade\r\n", "");
     assert!(refused(&client, &no_connection).contains("Connection"));
-    let status = answer("Sec-WebSocket-Protocol: sip\r\n").replace("101 Switching Protocols", "200 OK");
+    let status =
+        answer("Sec-WebSocket-Protocol: sip\r\n").replace("101 Switching Protocols", "200 OK");
     assert!(refused(&client, &status).contains("200"));
     assert!(refused(&client, "garbage\r\n\r\n").contains("malformed"));
     assert!(refused(&client, &"x".repeat(handshake::MAX_HEAD + 1)).contains("8 KiB"));
@@ -401,7 +426,10 @@ fn rfc_256_byte_and_64_kib_binary_lengths() {
         let frame = server.encode_message(&payload, false);
         assert_eq!(&frame[..header.len()], &header[..]);
         assert_eq!(frame.len(), header.len() + len);
-        assert_eq!(decode(Role::Client, &frame), Ok(vec![message(false, &payload)]));
+        assert_eq!(
+            decode(Role::Client, &frame),
+            Ok(vec![message(false, &payload)])
+        );
     }
 }
 
@@ -419,8 +447,14 @@ fn masking_must_match_the_role() {
 
 #[test]
 fn reserved_bits_and_opcodes_are_protocol_errors() {
-    assert_eq!(error_of(Role::Client, &[0xC1, 0x00]), WsError::ReservedBits(4));
-    assert_eq!(error_of(Role::Client, &[0x91, 0x00]), WsError::ReservedBits(1));
+    assert_eq!(
+        error_of(Role::Client, &[0xC1, 0x00]),
+        WsError::ReservedBits(4)
+    );
+    assert_eq!(
+        error_of(Role::Client, &[0x91, 0x00]),
+        WsError::ReservedBits(1)
+    );
     for opcode in [0x3, 0x7, 0xB, 0xF] {
         let error = error_of(Role::Client, &[0x80 | opcode, 0x00]);
         assert_eq!(error, WsError::ReservedOpcode(opcode));
@@ -433,7 +467,10 @@ fn control_frames_are_short_and_unfragmented() {
     let error = error_of(Role::Client, &[0x89, 0x7E, 0x00, 0x7E]);
     assert_eq!(error, WsError::ControlFrameTooLong(126));
     assert_eq!(error.close_code(), 1002);
-    assert_eq!(error_of(Role::Client, &[0x88, 126]), WsError::ControlFrameTooLong(126));
+    assert_eq!(
+        error_of(Role::Client, &[0x88, 126]),
+        WsError::ControlFrameTooLong(126)
+    );
     let error = error_of(Role::Client, &[0x09, 0x00]);
     assert_eq!(error, WsError::FragmentedControlFrame);
     assert_eq!(error.close_code(), 1002);
@@ -486,7 +523,10 @@ fn messages_over_the_maximum_are_refused_1009_before_their_payload() {
     assert_eq!(drain(&mut codec), Ok(vec![message(false, &[7; 10])]));
 
     // A 64-bit length far over the maximum.
-    let error = error_of(Role::Client, &[0x82, 0x7F, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+    let error = error_of(
+        Role::Client,
+        &[0x82, 0x7F, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+    );
     assert_eq!(error.close_code(), 1009);
 }
 
@@ -541,7 +581,10 @@ fn close_frames_are_checked() {
 fn nothing_is_decoded_after_a_close() {
     let mut codec = WsCodec::new(Role::Client, MAX_MESSAGE, 0);
     codec.feed(&[0x88, 0x00, 0x81, 0x01, b'a']);
-    assert!(matches!(codec.next_event(), Ok(Some(WsEvent::Close { .. }))));
+    assert!(matches!(
+        codec.next_event(),
+        Ok(Some(WsEvent::Close { .. }))
+    ));
     assert!(codec.close_received());
     codec.feed(&HELLO_UNMASKED);
     assert_eq!(codec.next_event(), Ok(None));
@@ -617,7 +660,10 @@ fn control_payloads_are_truncated_to_fit() {
     assert_eq!(close.len(), 2 + 2 + 122);
     assert!(matches!(
         decode(Role::Client, &close).unwrap()[..],
-        [WsEvent::Close { code: Some(1000), .. }]
+        [WsEvent::Close {
+            code: Some(1000),
+            ..
+        }]
     ));
 }
 

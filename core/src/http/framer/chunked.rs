@@ -22,7 +22,10 @@ pub(super) fn chunk_size(line: &[u8]) -> Result<u64, FramingError> {
     });
     let size = size.ok_or(FramingError::BadChunk("chunk size overflows"))?;
     let rest = &line[digits..];
-    let ext = rest.iter().position(|&b| b != b' ' && b != b'\t').map(|at| &rest[at..]);
+    let ext = rest
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .map(|at| &rest[at..]);
     match ext {
         None if rest.is_empty() => Ok(size),
         Some([b';', ext @ ..]) if !ext.iter().copied().any(is_forbidden_ctl) => Ok(size),

@@ -95,8 +95,11 @@ impl Head {
     }
 
     /// The first value of the named field (case-insensitive).
-    pub fn header<'a>(&'a self, name: &'a str) -> Option<&'a Bytes> {
-        self.header_values(name).next()
+    pub fn header(&self, name: &str) -> Option<&Bytes> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     /// Every value of the named field (case-insensitive), in order.
@@ -135,7 +138,11 @@ pub(super) fn parse(raw: Bytes, parse: Parse, limits: &Limits) -> Result<Head, F
                 method: req.method.unwrap_or_default().to_owned(),
                 target: req.path.unwrap_or_default().to_owned(),
             };
-            (start, req.version.unwrap_or(1), owned_fields(req.headers, &raw))
+            (
+                start,
+                req.version.unwrap_or(1),
+                owned_fields(req.headers, &raw),
+            )
         }
         Parse::Response { .. } => {
             let mut res = httparse::Response::new(&mut slots);
@@ -151,7 +158,11 @@ pub(super) fn parse(raw: Bytes, parse: Parse, limits: &Limits) -> Result<Head, F
                 status: code,
                 reason: res.reason.unwrap_or_default().to_owned(),
             };
-            (start, res.version.unwrap_or(1), owned_fields(res.headers, &raw))
+            (
+                start,
+                res.version.unwrap_or(1),
+                owned_fields(res.headers, &raw),
+            )
         }
     };
     let mut head = Head {
@@ -251,7 +262,13 @@ const KNOWN_CODINGS: [&[u8]; 6] = [
 
 /// RFC 9112 §6.3, in order.
 fn body_kind(head: &Head, parse: Parse) -> Result<BodyKind, FramingError> {
-    if let (Parse::Response { request_method_was_head }, Some(status)) = (parse, head.status()) {
+    if let (
+        Parse::Response {
+            request_method_was_head,
+        },
+        Some(status),
+    ) = (parse, head.status())
+    {
         // Rule 1: no body "regardless of the header fields present".
         if request_method_was_head || status < 200 || status == 204 || status == 304 {
             return Ok(BodyKind::None);
@@ -330,7 +347,9 @@ fn decimal(digits: &[u8]) -> Option<u64> {
 }
 
 /// The non-empty elements of a comma-separated list field, trimmed (RFC 9110 §5.6.1).
-fn list_items<'a>(values: impl Iterator<Item = &'a Bytes> + 'a) -> impl Iterator<Item = &'a [u8]> + 'a {
+fn list_items<'a>(
+    values: impl Iterator<Item = &'a Bytes> + 'a,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
     values
         .flat_map(|v| v.split(|&b| b == b','))
         .map(trim)
@@ -341,6 +360,9 @@ fn list_items<'a>(values: impl Iterator<Item = &'a Bytes> + 'a) -> impl Iterator
 pub(super) fn trim(bytes: &[u8]) -> &[u8] {
     let ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = bytes.iter().position(|b| !ows(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !ows(b)).map_or(start, |at| at + 1);
+    let end = bytes
+        .iter()
+        .rposition(|b| !ows(b))
+        .map_or(start, |at| at + 1);
     &bytes[start..end]
 }

@@ -86,10 +86,13 @@ impl Input {
         all.freeze()
     }
 
-    /// Drops CRLF pairs at the front (empty lines before a request line, RFC 9112 §2.2).
+    /// Drops CRLF pairs at the front (empty lines before a request line, RFC 9112 §2.2), unless
+    /// a section has begun.
     /// Returns false while a lone CR at the end of the input leaves it undecided.
     pub(super) fn skip_empty_lines(&mut self) -> bool {
-        debug_assert!(self.partial.is_empty());
+        if !self.partial.is_empty() {
+            return true; // the request line has begun
+        }
         loop {
             let Some(front) = self.queue.front_mut() else {
                 return true;
