@@ -6,15 +6,19 @@
 //! ([`config_file`]) and reloading it on change or SIGHUP ([`watch`]), the log subscriber
 //! ([`logging`]), the rustls configurations of `<ssl>` ([`tls`]), opening sockets as
 //! non-blocking std types ([`net`]), the UDP error queue ([`errqueue`]) and the start-up flow
-//! up to the point where the executor takes over ([`startup`]).
+//! up to the point where the executor takes over ([`startup`]), the driver's core loop that
+//! turns the core's outputs into I/O requests ([`engine`]), and the bounded UDP send queue
+//! ([`udp_queue`]).
 
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod config_file;
+pub mod engine;
 pub mod errqueue;
 pub mod logging;
 pub mod net;
 pub mod startup;
 pub mod tls;
+pub mod udp_queue;
 pub mod watch;

@@ -1,0 +1,260 @@
+//! The runtime-neutral half of a driver: owns the [`Balancer`], turns wall-clock time into the
+//! core's timestamps, feeds inputs, and carries out every output through the runtime's
+//! [`Io`]. A runtime only accepts, reads, writes, connects, resolves and sleeps; it never
+//! looks at what runs on a socket.
+
+use crate::logging::LogControl;
+use crate::tls::{server_name_for, Tls, TlsError};
+use crate::watch::{reload_on_signal, ConfigWatch};
+use bytes::Bytes;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ServerConfig};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use switchboard_core::algorithm::AlgorithmError;
+use switchboard_core::balancer::Balancer;
+use switchboard_core::config::Config;
+use switchboard_core::io::{
+    ClientTls, CloseReason, ConnId, Input, ListenerId, ListenerSpec, Output,
+};
+use switchboard_core::time::Timestamp;
+
+/// The TLS client side of one outbound connection, ready for the runtime's connector.
+#[derive(Debug, Clone)]
+pub struct TlsClientSetup {
+    /// The rustls configuration (trust store, client certificate).
+    pub config: Arc<ClientConfig>,
+    /// SNI and certificate name.
+    pub server_name: ServerName<'static>,
+}
+
+/// What a runtime does for the engine. Every method returns at once: work that waits (a
+/// connect, a lookup, a full socket) runs in the runtime's tasks, which report back with
+/// [`Engine::feed`].
+pub trait Io {
+    /// Sends a datagram from a UDP listener without waiting: a full socket buffer queues a
+    /// bounded amount, then drops and counts.
+    fn send_datagram(&mut self, listener: ListenerId, to: SocketAddr, payload: Bytes);
+    /// Starts an outbound TCP connection (from `local` when set, with TLS when asked). Its
+    /// task reports `Connected` or `ConnectFailed`, then `Data` and `Closed`.
+    fn connect(
+        &mut self,
+        conn: ConnId,
+        to: SocketAddr,
+        local: Option<IpAddr>,
+        tls: Option<TlsClientSetup>,
+    );
+    /// Queues bytes on a connection. Returns false when the connection is unknown or its
+    /// queue is full (a peer that does not read); the engine then reports it closed.
+    fn write(&mut self, conn: ConnId, payload: Bytes) -> bool;
+    /// Closes a connection after its queued writes.
+    fn close(&mut self, conn: ConnId);
+    /// Stops accepting on a listener.
+    fn close_listener(&mut self, id: ListenerId);
+    /// Resolves a host name in a task that reports `Input::Resolved` with `token`.
+    fn resolve(&mut self, token: u64, host: String, port: u16, ipv6: bool);
+}
+
+/// Why an engine cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The configured algorithm cannot be built.
+    #[error(transparent)]
+    Algorithm(#[from] AlgorithmError),
+    /// The TLS configuration of TLS or WSS listeners cannot be built.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// The balancer and everything a driver keeps about it.
+#[derive(Debug)]
+pub struct Engine {
+    balancer: Balancer,
+    epoch: Instant,
+    log: LogControl,
+    watch: Option<ConfigWatch>,
+    tls: Tls,
+    local_ips: HashMap<ListenerId, IpAddr>,
+    /// Inputs produced while carrying out outputs (a write queue that overflowed), fed next.
+    later: VecDeque<Input>,
+    exited: bool,
+}
+
+impl Engine {
+    /// An engine for `config` (read from `path`, watched for changes, when set).
+    pub fn new(
+        config: Config,
+        path: Option<PathBuf>,
+        log: LogControl,
+    ) -> Result<Engine, EngineError> {
+        let epoch = Instant::now();
+        let balancer = Balancer::new(config, Timestamp::ZERO)?;
+        let needs_tls = balancer.listeners().iter().any(|l| l.tls.is_some());
+        let config = balancer.config();
+        let tls = if needs_tls || config.ssl.trust_store.is_some() {
+            Tls::load(&config.ssl, config.sip_stack.tls_client_auth)?
+        } else {
+            Tls::default()
+        };
+        Ok(Engine {
+            balancer,
+            epoch,
+            log,
+            watch: path.map(ConfigWatch::new),
+            tls,
+            local_ips: HashMap::new(),
+            later: VecDeque::new(),
+            exited: false,
+        })
+    }
+
+    /// The sockets to open, in order.
+    pub fn listeners(&self) -> Vec<ListenerSpec> {
+        self.balancer.listeners()
+    }
+
+    /// The TLS server configuration for a listener that asks for TLS.
+    pub fn server_tls(&self, spec: &ListenerSpec) -> Option<Arc<ServerConfig>> {
+        spec.tls.and(self.tls.server.clone())
+    }
+
+    /// Records the address a listener was bound to: outbound connections that leave "from"
+    /// it bind its IP.
+    pub fn bound(&mut self, id: ListenerId, local: SocketAddr) {
+        self.local_ips.insert(id, local.ip());
+    }
+
+    /// The core's time for the current instant.
+    pub fn now(&self) -> Timestamp {
+        self.timestamp(Instant::now())
+    }
+
+    fn timestamp(&self, at: Instant) -> Timestamp {
+        let micros = at.saturating_duration_since(self.epoch).as_micros();
+        Timestamp::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
+    /// When the runtime must wake the engine with [`Engine::timer`] (`None`: no deadline).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.balancer
+            .poll_timeout()
+            .map(|t| self.epoch + std::time::Duration::from_micros(t.as_micros()))
+    }
+
+    /// True once the core asked to exit: the runtime returns.
+    pub fn exited(&self) -> bool {
+        self.exited
+    }
+
+    /// Feeds one input from the runtime, then carries out every output it caused.
+    pub fn feed(&mut self, input: Input, io: &mut impl Io) {
+        self.later.push_back(input);
+        while let Some(input) = self.later.pop_front() {
+            let now = self.now();
+            self.balancer.handle(now, input);
+            self.drain(io);
+        }
+    }
+
+    /// The deadline passed: feeds `Timeout`.
+    pub fn timer(&mut self, io: &mut impl Io) {
+        self.feed(Input::Timeout, io);
+    }
+
+    /// SIGTERM or SIGINT: starts the core's stop; keep running until [`Engine::exited`].
+    pub fn shutdown(&mut self, why: &str, io: &mut impl Io) {
+        tracing::info!(signal = why, "shutting down");
+        let now = self.now();
+        self.balancer.shutdown(now);
+        self.drain(io);
+    }
+
+    /// SIGHUP: re-reads the configuration file.
+    pub fn reload_on_signal(&mut self) {
+        let now = self.now();
+        let _ = reload_on_signal(self.watch.as_mut(), &mut self.balancer, now);
+    }
+
+    /// Every [`ConfigWatch::INTERVAL`]: reloads the configuration file if it changed on disk.
+    pub fn poll_config_file(&mut self) {
+        let now = self.now();
+        if let Some(watch) = self.watch.as_mut() {
+            if let Some(change) = watch.poll() {
+                let _ = watch.reload(&mut self.balancer, now, change.why());
+            }
+        }
+    }
+
+    /// True when the configuration came from a file that is watched.
+    pub fn watches_config_file(&self) -> bool {
+        self.watch.is_some()
+    }
+
+    fn drain(&mut self, io: &mut impl Io) {
+        while let Some(output) = self.balancer.poll_output() {
+            self.execute(output, io);
+        }
+    }
+
+    fn execute(&mut self, output: Output, io: &mut impl Io) {
+        match output {
+            Output::SendDatagram {
+                listener,
+                to,
+                payload,
+            } => io.send_datagram(listener, to, payload),
+            Output::Connect {
+                conn,
+                to,
+                from,
+                tls,
+            } => {
+                let local = from.and_then(|id| self.local_ips.get(&id).copied());
+                match tls {
+                    None => io.connect(conn, to, local, None),
+                    Some(ClientTls { server_name }) => match self.client_tls(&server_name) {
+                        Some(setup) => io.connect(conn, to, local, Some(setup)),
+                        None => {
+                            tracing::warn!(%to, "cannot open an outbound TLS connection without ssl/trustStore");
+                            self.later.push_back(Input::ConnectFailed { conn });
+                        }
+                    },
+                }
+            }
+            Output::Write { conn, payload } => {
+                if !io.write(conn, payload) {
+                    tracing::warn!(
+                        ?conn,
+                        "peer does not read: write queue full, closing the connection"
+                    );
+                    io.close(conn);
+                    self.later.push_back(Input::Closed {
+                        conn,
+                        reason: CloseReason::IoError,
+                    });
+                }
+            }
+            Output::Close { conn } => io.close(conn),
+            Output::CloseListener { id } => io.close_listener(id),
+            Output::Resolve {
+                token,
+                host,
+                port,
+                ipv6,
+            } => io.resolve(token, host, port, ipv6),
+            Output::SetLogLevel { level } => self.log.set_level(&level),
+            Output::Cluster { kind, node } => tracing::debug!(?kind, %node, "cluster event"),
+            Output::Exit => self.exited = true,
+        }
+    }
+
+    fn client_tls(&self, server_name: &str) -> Option<TlsClientSetup> {
+        Some(TlsClientSetup {
+            config: self.tls.client.clone()?,
+            server_name: server_name_for(server_name)?,
+        })
+    }
+}
