@@ -94,7 +94,9 @@ impl Engine {
         let balancer = Balancer::new(config, Timestamp::ZERO)?;
         let needs_tls = balancer.listeners().iter().any(|l| l.tls.is_some());
         let config = balancer.config();
-        let tls = if needs_tls || config.ssl.trust_store.is_some() {
+        // Built only when a TLS or WSS listener is configured (outbound TLS toward nodes
+        // uses the same `<ssl>` material).
+        let tls = if needs_tls {
             Tls::load(&config.ssl, config.sip_stack.tls_client_auth)?
         } else {
             Tls::default()
