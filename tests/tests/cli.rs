@@ -81,6 +81,19 @@ fn help_and_usage_errors() {
     assert!(out.contains("unknown argument"), "{out}");
 }
 
+#[test]
+fn version_names_the_binary_and_the_release() {
+    for flag in ["--version", "-V"] {
+        let (code, out) = run(&[flag]);
+        assert_eq!(code, Some(0));
+        assert_eq!(
+            out.trim(),
+            format!("{} {}", binary_name(), env!("CARGO_PKG_VERSION")),
+            "{flag}"
+        );
+    }
+}
+
 /// Both running tests bind the default ports (5060, 5065, 2610, 2006): one at a time.
 static DEFAULT_PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 

@@ -373,6 +373,34 @@ fn sighup_reloads_the_file_and_names_what_needs_a_restart() {
     let _node = Node::register(lb.heartbeat(), "n1", free_port());
 }
 
+/// The file is watched as the reference watches it (modification time, every 2 s): an edit
+/// applies without SIGHUP, a broken edit is refused and the running configuration stays.
+#[test]
+fn an_edited_file_is_reloaded_without_a_signal() {
+    let dir = test_dir("watch");
+    let mut lb = Lb::start(&dir, LbPorts::free());
+    let path = dir.join("lb-configuration.xml");
+    let original = std::fs::read_to_string(&path).expect("read configuration");
+    let edited = original.replace(
+        "CallIDAffinityBalancerAlgorithm",
+        "HeaderConsistentHashBalancerAlgorithm",
+    );
+    assert_ne!(edited, original);
+    // Let the modification time move past the one recorded at start.
+    sleep(Duration::from_millis(1100));
+    std::fs::write(&path, edited).expect("write configuration");
+    wait_for_log(&lb, "configuration file changed: configuration reloaded");
+    assert!(lb.log().contains("algorithms_rebuilt=true"), "{}", lb.log());
+    sleep(Duration::from_millis(1100));
+    std::fs::write(&path, "<load-balancer-properties><common>").expect("write configuration");
+    wait_for_log(&lb, "configuration file changed: configuration not reloaded");
+    assert!(
+        lb.proc.child.try_wait().expect("poll").is_none(),
+        "still running"
+    );
+    let _node = Node::register(lb.heartbeat(), "n1", free_port());
+}
+
 #[test]
 fn a_node_request_toward_a_host_name_over_tcp_is_resolved_and_delivered() {
     let dir = test_dir("resolve");
