@@ -1,22 +1,29 @@
 //! The whole balancer core driven by arbitrary sequences of timestamped inputs: SIP
 //! datagrams (raw bytes or call-flow templates with fuzzed Call-IDs, node hints and status
-//! codes) on both legs, HTTP/JSON heartbeats for a few nodes, management requests, stream
-//! connections, and time jumps with expiry timeouts. It must never panic, and:
+//! codes) on both legs, HTTP/JSON heartbeats and management requests on connections to the
+//! service ports (split into fuzzed chunks), SIP stream connections (accepted, fed, closed),
+//! answers to the outbound connections and name resolutions the core asks for, shutdowns,
+//! and time jumps with expiry timeouts. Listener ids are the ones the core declares. It must
+//! never panic, and:
 //! - after an `Input::Timeout` at or past the deadline and draining the outputs,
 //!   `poll_timeout` is not in the past (no busy loop);
-//! - every `Write`/`Close` names a connection the driver handed in or the core opened;
-//! - while outputs are queued `poll_timeout` is `now`; once drained the queue stays empty.
+//! - every `Write`/`Close` names a connection that is open: handed in by the driver or
+//!   opened by the core, and neither closed by the core nor reported closed since;
+//! - core-minted connection ids carry the outbound bit and are never reused;
+//! - while outputs are queued `poll_timeout` is `now`; once drained the queue stays empty;
+//! - `Exit` comes at most once.
 #![no_main]
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 use switchboard_core::balancer::Balancer;
 use switchboard_core::config::Config;
-use switchboard_core::io::{CloseReason, ConnId, Input, Leg, ListenerId, Output, Service};
-use switchboard_core::node::Transport;
+use switchboard_core::io::{
+    CloseReason, ConnId, Input, ListenerId, ListenerSpec, Output, SocketKind,
+};
 use switchboard_core::time::Timestamp;
 
 struct Cursor<'a> {
@@ -43,11 +50,49 @@ impl<'a> Cursor<'a> {
 
 const NODES: [&str; 3] = ["10.0.1.1", "10.0.1.2", "10.0.1.3"];
 
-fn leg(b: u8) -> ListenerId {
-    ListenerId {
-        leg: if b & 1 == 0 { Leg::External } else { Leg::Internal },
-        transport: if b & 2 == 0 { Transport::Udp } else { Transport::Tcp },
-        ipv6: false,
+/// The listeners of the embedded default configuration the fuzzer talks to.
+struct Listeners {
+    external_udp: ListenerId,
+    internal_udp: ListenerId,
+    external_tcp: ListenerId,
+    internal_tcp: ListenerId,
+    heartbeat: ListenerId,
+    management: ListenerId,
+}
+
+impl Listeners {
+    fn of(specs: &[ListenerSpec]) -> Listeners {
+        let find = |kind: SocketKind, port: u16| {
+            specs
+                .iter()
+                .find(|l| l.kind == kind && l.port == port && !l.ipv6)
+                .unwrap_or_else(|| panic!("no {kind:?} listener on port {port}"))
+                .id
+        };
+        Listeners {
+            external_udp: find(SocketKind::Udp, 5060),
+            internal_udp: find(SocketKind::Udp, 5065),
+            external_tcp: find(SocketKind::Tcp, 5060),
+            internal_tcp: find(SocketKind::Tcp, 5065),
+            heartbeat: find(SocketKind::Tcp, 2610),
+            management: find(SocketKind::Tcp, 2006),
+        }
+    }
+
+    fn udp(&self, b: u8) -> ListenerId {
+        if b & 1 == 0 {
+            self.external_udp
+        } else {
+            self.internal_udp
+        }
+    }
+
+    fn tcp(&self, b: u8) -> ListenerId {
+        if b & 1 == 0 {
+            self.external_tcp
+        } else {
+            self.internal_tcp
+        }
     }
 }
 
@@ -74,7 +119,7 @@ fn heartbeat(c: &mut Cursor<'_>) -> Bytes {
     }
 }
 
-fn sip_template(c: &mut Cursor<'_>) -> (ListenerId, SocketAddr, Bytes) {
+fn sip_template(c: &mut Cursor<'_>, l: &Listeners) -> (ListenerId, SocketAddr, Bytes) {
     let b = c.byte().unwrap_or(0);
     let call = c.byte().unwrap_or(0) % 8;
     let node = NODES[usize::from(b >> 5) % NODES.len()];
@@ -87,15 +132,7 @@ fn sip_template(c: &mut Cursor<'_>) -> (ListenerId, SocketAddr, Bytes) {
         "From: <sip:a@10.0.2.1>;tag=f{call}\r\nCall-ID: fz{call}\r\nMax-Forwards: {}\r\nContent-Length: 0\r\n\r\n",
         b % 71
     );
-    let ext = ListenerId {
-        leg: Leg::External,
-        transport: Transport::Udp,
-        ipv6: false,
-    };
-    let int = ListenerId {
-        leg: Leg::Internal,
-        ..ext
-    };
+    let (ext, int) = (l.external_udp, l.internal_udp);
     match b % 6 {
         0 => (ext, client, Bytes::from(format!(
             "INVITE sip:svc@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.2.1:5070;branch=z9hG4bKi{call}\r\nTo: <sip:svc@127.0.0.1>\r\nCSeq: 1 INVITE\r\nContact: <sip:a@10.0.2.1:5070>\r\n{common}"
@@ -119,116 +156,240 @@ fn sip_template(c: &mut Cursor<'_>) -> (ListenerId, SocketAddr, Bytes) {
     }
 }
 
+/// Splits `bytes` in two at a fuzzed point, as a TCP peer's segments may arrive.
+fn chunks(c: &mut Cursor<'_>, conn: ConnId, bytes: Bytes) -> Vec<Input> {
+    let at = usize::from(c.byte().unwrap_or(0)) % (bytes.len() + 1);
+    let mut out = Vec::new();
+    for part in [bytes.slice(..at), bytes.slice(at..)] {
+        if !part.is_empty() {
+            out.push(Input::Data { conn, bytes: part });
+        }
+    }
+    out
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    let l = Listeners::of(&b.listeners());
     let mut c = Cursor { data };
     let mut now = Timestamp::ZERO;
-    let mut known: BTreeSet<ConnId> = BTreeSet::new();
+    // Open connections: inbound ones the driver accepted, outbound ones the core asked for
+    // (true once reported connected).
+    let mut open: BTreeMap<ConnId, bool> = BTreeMap::new();
+    let mut ever_outbound: BTreeSet<ConnId> = BTreeSet::new();
+    let mut resolving: Vec<(u64, u16)> = Vec::new();
     let mut next_conn = 1u64;
+    let mut exited = false;
     let peer: SocketAddr = "10.0.2.9:40000".parse().unwrap();
     for _ in 0..256 {
         let Some(op) = c.byte() else { break };
         let mut fed_timeout = false;
-        let input = match op % 10 {
+        let inputs: Vec<Input> = match op % 12 {
             0 => {
                 let jump = Duration::from_millis(u64::from(c.u16().unwrap_or(0)) * 4);
                 now = now.saturating_add(jump);
                 fed_timeout = b.poll_timeout().is_some_and(|t| t <= now);
-                Input::Timeout
+                vec![Input::Timeout]
             }
             1 | 2 => {
-                let (listener, from, payload) = sip_template(&mut c);
-                Input::Datagram { listener, from, payload }
+                let (listener, from, payload) = sip_template(&mut c, &l);
+                vec![Input::Datagram {
+                    listener,
+                    from,
+                    payload,
+                }]
             }
-            3 => Input::Datagram {
-                listener: leg(c.byte().unwrap_or(0) & 1),
+            3 => vec![Input::Datagram {
+                listener: l.udp(c.byte().unwrap_or(0)),
                 from: peer,
                 payload: Bytes::copy_from_slice(c.bytes(1500)),
-            },
-            4 | 5 => {
+            }],
+            4..=6 => {
                 let conn = ConnId(next_conn);
                 next_conn += 1;
-                known.insert(conn);
-                Input::ServiceData {
-                    service: Service::Heartbeat,
+                let (listener, request) = if op % 12 == 6 {
+                    (l.management, Bytes::copy_from_slice(c.bytes(400)))
+                } else {
+                    (l.heartbeat, heartbeat(&mut c))
+                };
+                let mut inputs = vec![Input::Accepted {
                     conn,
+                    listener,
                     peer,
-                    bytes: heartbeat(&mut c),
-                }
-            }
-            6 => {
-                let conn = ConnId(next_conn);
-                next_conn += 1;
-                known.insert(conn);
-                Input::ServiceData {
-                    service: Service::Management,
-                    conn,
-                    peer,
-                    bytes: Bytes::copy_from_slice(c.bytes(400)),
-                }
+                }];
+                inputs.extend(chunks(&mut c, conn, request));
+                inputs
             }
             7 => {
                 let conn = ConnId(1000 + u64::from(c.byte().unwrap_or(0) % 4));
-                known.insert(conn);
-                match c.byte().unwrap_or(0) % 3 {
-                    0 => Input::Accepted {
+                let b7 = c.byte().unwrap_or(0);
+                match b7 % 3 {
+                    0 if !open.contains_key(&conn) => vec![Input::Accepted {
                         conn,
-                        listener: leg(1 << 1),
+                        listener: l.tcp(b7 >> 2),
                         peer,
-                    },
-                    1 => Input::StreamData {
-                        conn,
-                        bytes: Bytes::copy_from_slice(c.bytes(600)),
-                    },
-                    _ => Input::Closed {
+                    }],
+                    0 => continue,
+                    1 => {
+                        let bytes = if b7 & 4 == 0 {
+                            sip_template(&mut c, &l).2
+                        } else {
+                            Bytes::copy_from_slice(c.bytes(600))
+                        };
+                        chunks(&mut c, conn, bytes)
+                    }
+                    _ => vec![Input::Closed {
                         conn,
                         reason: CloseReason::PeerClosed,
-                    },
+                    }],
                 }
             }
             9 => {
                 // The OS refuses a datagram sent to a node (ICMP unreachable).
                 let node = NODES[usize::from(c.byte().unwrap_or(0)) % NODES.len()];
-                Input::SendFailed {
-                    listener: leg(c.byte().unwrap_or(0) & 1),
+                vec![Input::SendFailed {
+                    listener: l.udp(c.byte().unwrap_or(0)),
                     to: format!("{node}:5080").parse().unwrap(),
+                }]
+            }
+            10 => {
+                // SIGTERM: no input, the stop notifications follow.
+                b.shutdown(now);
+                Vec::new()
+            }
+            11 => {
+                // Answer the oldest name resolution.
+                if resolving.is_empty() {
+                    continue;
                 }
+                let (token, port) = resolving.remove(0);
+                let addr = (c.byte().unwrap_or(0) & 1 == 0)
+                    .then(|| SocketAddr::new(NODES[0].parse().unwrap(), port));
+                vec![Input::Resolved { token, addr }]
             }
             _ => {
-                // Answer an outbound connection the core opened.
-                let Some(conn) = known.iter().rev().find(|c| c.is_outbound()).copied() else {
+                // Answer the newest outbound connection the core opened.
+                let Some((&conn, &connected)) = open.iter().rev().find(|(c, _)| c.is_outbound())
+                else {
                     continue;
                 };
-                if c.byte().unwrap_or(0) & 1 == 0 {
-                    Input::Connected { conn }
-                } else {
-                    Input::ConnectFailed { conn }
+                let b8 = c.byte().unwrap_or(0);
+                match (connected, b8 & 1 == 0) {
+                    (false, true) => vec![Input::Connected { conn }],
+                    (false, false) => vec![Input::ConnectFailed { conn }],
+                    (true, true) => {
+                        let bytes = sip_template(&mut c, &l).2;
+                        chunks(&mut c, conn, bytes)
+                    }
+                    (true, false) => vec![Input::Closed {
+                        conn,
+                        reason: CloseReason::IoError,
+                    }],
                 }
             }
         };
-        b.handle(now, input);
-        let deadline = b.poll_timeout();
-        let first = b.poll_output();
-        if first.is_some() {
-            assert_eq!(deadline, Some(now), "queued outputs mean work now");
-        }
-        for out in first.into_iter().chain(std::iter::from_fn(|| b.poll_output())) {
-            match out {
-                Output::Connect { conn, .. } => {
-                    assert!(conn.is_outbound(), "core-minted ids carry the outbound bit");
-                    known.insert(conn);
-                }
-                Output::Write { conn, .. } | Output::Close { conn } => {
-                    assert!(known.contains(&conn), "output on unknown connection {conn:?}");
+        let mut fed = inputs.is_empty();
+        for input in inputs {
+            // The driver reports nothing more about a connection the core closed.
+            match &input {
+                Input::Data { conn, .. }
+                | Input::Closed { conn, .. }
+                | Input::ConnectFailed { conn }
+                | Input::Connected { conn }
+                    if !open.contains_key(conn) && conn.is_outbound() =>
+                {
+                    continue
                 }
                 _ => {}
             }
+            match &input {
+                Input::Accepted { conn, .. } => {
+                    open.insert(*conn, true);
+                }
+                Input::Connected { conn } => {
+                    open.insert(*conn, true);
+                }
+                Input::ConnectFailed { conn } | Input::Closed { conn, .. } => {
+                    open.remove(conn);
+                }
+                _ => {}
+            }
+            b.handle(now, input);
+            fed = true;
+            drain(
+                &mut b,
+                now,
+                &mut open,
+                &mut ever_outbound,
+                &mut resolving,
+                &mut exited,
+            );
         }
-        assert!(b.poll_output().is_none());
+        if !fed {
+            continue;
+        }
+        drain(
+            &mut b,
+            now,
+            &mut open,
+            &mut ever_outbound,
+            &mut resolving,
+            &mut exited,
+        );
         if fed_timeout {
             if let Some(t) = b.poll_timeout() {
-                assert!(t > now, "deadline {t:?} still due at {now:?} after its timeout");
+                assert!(
+                    t > now,
+                    "deadline {t:?} still due at {now:?} after its timeout"
+                );
             }
         }
     }
 });
+
+/// Drains the outputs, checking them against the connections the driver knows.
+fn drain(
+    b: &mut Balancer,
+    now: Timestamp,
+    open: &mut BTreeMap<ConnId, bool>,
+    ever_outbound: &mut BTreeSet<ConnId>,
+    resolving: &mut Vec<(u64, u16)>,
+    exited: &mut bool,
+) {
+    let deadline = b.poll_timeout();
+    let first = b.poll_output();
+    if first.is_some() {
+        assert_eq!(deadline, Some(now), "queued outputs mean work now");
+    }
+    for out in first
+        .into_iter()
+        .chain(std::iter::from_fn(|| b.poll_output()))
+    {
+        match out {
+            Output::Connect { conn, .. } => {
+                assert!(conn.is_outbound(), "core-minted ids carry the outbound bit");
+                assert!(ever_outbound.insert(conn), "outbound id {conn:?} reused");
+                open.insert(conn, false);
+            }
+            Output::Write { conn, .. } => {
+                assert!(
+                    open.contains_key(&conn),
+                    "write on a connection that is not open: {conn:?}"
+                );
+            }
+            Output::Close { conn } => {
+                assert!(
+                    open.remove(&conn).is_some(),
+                    "close of a connection that is not open: {conn:?}"
+                );
+            }
+            Output::Resolve { token, port, .. } => resolving.push((token, port)),
+            Output::Exit => {
+                assert!(!*exited, "Exit twice");
+                *exited = true;
+            }
+            _ => {}
+        }
+    }
+    assert!(b.poll_output().is_none());
+}

@@ -25,7 +25,8 @@
 //! heartbeat period); every message of a call goes to the call's node while the balancer
 //! still counts it live, and in-dialog requests stay in the call's version; no balancer Via
 //! in a response delivered to a user agent; a balancer never writes or closes a connection it
-//! was not given, nor asks for streams in this UDP world; an established call whose in-dialog
+//! was not given, answers every heartbeat connection before closing it, and asks for nothing
+//! this UDP world never needs (outbound streams, name resolution, exit); an established call whose in-dialog
 //! request fails while a live node of its version exists is a violation; no busy loop (too
 //! many steps at one instant). At the end: every call attempt got a final response and the
 //! balancers' counters agree with the datagrams delivered to them.

@@ -6,6 +6,7 @@ use crate::world::{secs, World};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
+use switchboard_core::io::ClusterEventKind;
 use switchboard_core::time::Timestamp;
 
 /// How a call ended.
@@ -56,6 +57,19 @@ impl fmt::Display for Violation {
             self.what
         )
     }
+}
+
+/// A cluster change a balancer reported ([`Output::Cluster`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterEvent {
+    /// Virtual time.
+    pub at: Timestamp,
+    /// Balancer index.
+    pub lb: usize,
+    /// What happened.
+    pub kind: ClusterEventKind,
+    /// The node (`hostName/ip`), or the routes of a switchover.
+    pub node: String,
 }
 
 /// Per-node figures.
@@ -115,6 +129,8 @@ pub struct Report {
     pub nodes: Vec<NodeSummary>,
     /// Balancers.
     pub balancers: Vec<BalancerSummary>,
+    /// The cluster changes the balancers reported, in order.
+    pub cluster_events: Vec<ClusterEvent>,
     /// Broken invariants.
     pub violations: Vec<Violation>,
     /// Unmet expectations.
@@ -125,6 +141,14 @@ impl Report {
     /// True when no invariant broke and every expectation held.
     pub fn passed(&self) -> bool {
         self.violations.is_empty() && self.unmet.is_empty()
+    }
+
+    /// How many cluster events of `kind` the balancers reported.
+    pub fn cluster_event_count(&self, kind: ClusterEventKind) -> usize {
+        self.cluster_events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .count()
     }
 
     /// Failed calls in total.
@@ -176,6 +200,14 @@ impl fmt::Display for Report {
                 "  balancer lb{i}: {} requests, {} responses",
                 b.requests, b.responses
             )?;
+        }
+        if !self.cluster_events.is_empty() {
+            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+            for e in &self.cluster_events {
+                *counts.entry(format!("{:?}", e.kind)).or_insert(0) += 1;
+            }
+            let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            writeln!(f, "  cluster events: {}", counts.join(", "))?;
         }
         if self.violations.is_empty() {
             writeln!(f, "  invariants: ok")?;
@@ -287,6 +319,7 @@ impl World {
                     responses: l.core.cluster().stats().responses_processed,
                 })
                 .collect(),
+            cluster_events: std::mem::take(&mut self.cluster_events),
             violations: std::mem::take(&mut self.violations),
             unmet,
         };

@@ -3,7 +3,7 @@
 //! configurations and compares the digests: a run is reproduced bit for bit or the replay
 //! says where it diverged.
 //!
-//! Format: a header line `{"trace":1,"seed":…,"scenario":…,"configs":[xml,…]}`, one line per
+//! Format: a header line `{"trace":2,"seed":…,"scenario":…,"configs":[xml,…]}`, one line per
 //! input `{"lb":0,"at":micros,"input":{…}}`, and a footer `{"inputs":N,"output_digests":[…]}`.
 
 use crate::sip::{fnv1a, FNV_BASIS};
@@ -13,6 +13,10 @@ use switchboard_core::config::Config;
 use switchboard_core::io::{Input, Output};
 use switchboard_core::time::Timestamp;
 use thiserror::Error;
+
+/// The format version this build writes and reads. Version 2: listeners are the opaque ids
+/// the core declares, service ports take connections (`Accepted`, then `Data`).
+pub const TRACE_VERSION: u32 = 2;
 
 /// A finished trace (JSON lines).
 #[derive(Debug, Clone)]
@@ -54,7 +58,7 @@ impl TraceRecorder {
     pub(crate) fn new(seed: u64, scenario: &str, configs: Vec<String>) -> TraceRecorder {
         let digests = vec![FNV_BASIS; configs.len()];
         let header = Header {
-            trace: 1,
+            trace: TRACE_VERSION,
             seed,
             scenario: scenario.to_owned(),
             configs,
@@ -152,6 +156,15 @@ pub fn replay(text: &str) -> Result<ReplayReport, ReplayError> {
     };
     let (n, first) = lines.next().ok_or_else(|| bad(0, "empty trace".into()))?;
     let header: Header = serde_json::from_str(first).map_err(|e| bad(n, e.to_string()))?;
+    if header.trace != TRACE_VERSION {
+        return Err(bad(
+            n,
+            format!(
+                "trace format {}, this build replays format {TRACE_VERSION}",
+                header.trace
+            ),
+        ));
+    }
     let mut lbs = Vec::new();
     for (i, xml) in header.configs.iter().enumerate() {
         let config = Config::from_xml(xml)

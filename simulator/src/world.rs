@@ -4,7 +4,7 @@
 
 use crate::addr;
 use crate::clock::EventQueue;
-use crate::report::{Outcome, Report, Violation};
+use crate::report::{ClusterEvent, Outcome, Report, Violation};
 use crate::rng::SplitMix64;
 use crate::scenario::{Action, LinkSettings, NodeGroup, Scenario};
 use crate::sip as s;
@@ -15,8 +15,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use switchboard_core::balancer::Balancer;
 use switchboard_core::config::Config;
-use switchboard_core::io::{ConnId, Input, Leg, ListenerId, Output, Service};
-use switchboard_core::node::Transport;
+use switchboard_core::forward::Leg;
+use switchboard_core::io::{ConnId, Input, ListenerId, Output, SocketKind};
 use switchboard_core::sip::{Method, SipMessage};
 use switchboard_core::time::Timestamp;
 use thiserror::Error;
@@ -110,6 +110,8 @@ pub(crate) enum Endpoint {
 #[derive(Debug)]
 pub(crate) struct Lb {
     pub core: Balancer,
+    /// The listeners the core declared that the simulator serves.
+    pub listeners: LbListeners,
     pub timer_at: Option<Timestamp>,
     pub delivered_requests: u64,
     pub delivered_responses: u64,
@@ -118,6 +120,64 @@ pub(crate) struct Lb {
     pub present: Vec<bool>,
     pub left: Vec<bool>,
     pub rejoined: Vec<bool>,
+}
+
+/// The ids of the listeners a balancer declared ([`Balancer::listeners`]) that the
+/// simulated network reaches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LbListeners {
+    /// External SIP over UDP.
+    pub external_udp: ListenerId,
+    /// Internal SIP over UDP.
+    pub internal_udp: ListenerId,
+    /// The HTTP/JSON heartbeat port.
+    pub heartbeat: ListenerId,
+}
+
+impl LbListeners {
+    /// Finds the listeners by kind and port among those `core` declared.
+    fn find(core: &Balancer) -> Result<LbListeners, String> {
+        let specs = core.listeners();
+        let find = |kind: SocketKind, port: u16, what: &str| {
+            specs
+                .iter()
+                .find(|l| l.kind == kind && l.port == port && !l.ipv6)
+                .map(|l| l.id)
+                .ok_or_else(|| format!("no {what} listener ({kind:?} port {port}) declared"))
+        };
+        Ok(LbListeners {
+            external_udp: find(SocketKind::Udp, addr::EXTERNAL_PORT, "external SIP")?,
+            internal_udp: find(SocketKind::Udp, addr::INTERNAL_PORT, "internal SIP")?,
+            heartbeat: find(SocketKind::Tcp, addr::HEARTBEAT_PORT, "heartbeat")?,
+        })
+    }
+
+    /// The leg a UDP listener faces, if it is one of the simulator's.
+    fn udp_leg(&self, id: ListenerId) -> Option<Leg> {
+        if id == self.external_udp {
+            Some(Leg::External)
+        } else if id == self.internal_udp {
+            Some(Leg::Internal)
+        } else {
+            None
+        }
+    }
+
+    fn udp(&self, leg: Leg) -> ListenerId {
+        match leg {
+            Leg::External => self.external_udp,
+            Leg::Internal => self.internal_udp,
+        }
+    }
+}
+
+/// A heartbeat connection a node opened to a balancer: which node process, and whether the
+/// balancer has answered on it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HbConn {
+    pub node: usize,
+    pub incarnation: u32,
+    pub answered: bool,
 }
 
 /// Lifecycle of a simulated node process.
@@ -235,8 +295,11 @@ pub struct World {
     pub(crate) endpoints: BTreeMap<SocketAddr, Endpoint>,
     pub(crate) balancer_addrs: BTreeSet<SocketAddr>,
     pub(crate) partitioned: BTreeSet<usize>,
+    /// The next id for a connection the simulator opens toward a balancer (the low half of
+    /// the id space: the driver's).
     pub(crate) next_conn: u64,
-    pub(crate) hb_conns: BTreeMap<(usize, u64), (usize, u32)>,
+    pub(crate) hb_conns: BTreeMap<(usize, ConnId), HbConn>,
+    pub(crate) cluster_events: Vec<ClusterEvent>,
     pub(crate) violations: Vec<Violation>,
     pub(crate) node_timeout: Duration,
     pub(crate) calls_done: usize,
@@ -259,14 +322,6 @@ pub(crate) fn ms(t: u64) -> Duration {
 
 pub(crate) fn secs(t: Timestamp) -> String {
     format!("{}.{:03} s", t.as_millis() / 1000, t.as_millis() % 1000)
-}
-
-fn listener(leg: Leg) -> ListenerId {
-    ListenerId {
-        leg,
-        transport: Transport::Udp,
-        ipv6: false,
-    }
 }
 
 impl World {
@@ -295,9 +350,12 @@ impl World {
                 index: i,
                 reason: e.to_string(),
             })?;
+            let listeners = LbListeners::find(&core)
+                .map_err(|reason| WorldError::Config { index: i, reason })?;
             configs.push(xml);
             lbs.push(Lb {
                 core,
+                listeners,
                 timer_at: None,
                 delivered_requests: 0,
                 delivered_responses: 0,
@@ -443,6 +501,7 @@ impl World {
             partitioned: BTreeSet::new(),
             next_conn: 1,
             hb_conns: BTreeMap::new(),
+            cluster_events: Vec::new(),
             violations: Vec::new(),
             calls_done: 0,
             failovers: 0,
@@ -504,20 +563,34 @@ impl World {
                 incarnation,
                 bytes,
             } => {
-                let conn = self.next_conn;
+                // One request per connection: open it, send the request, and wait for the
+                // answer and the balancer's close.
+                let conn = ConnId(self.next_conn);
                 self.next_conn += 1;
-                self.hb_conns.insert((lb, conn), (node, incarnation));
-                let peer =
-                    SocketAddr::new(self.nodes[node].addr.ip(), 40_000 + (conn % 20_000) as u16);
-                self.feed(
-                    lb,
-                    Input::ServiceData {
-                        service: Service::Heartbeat,
-                        conn: ConnId(conn),
-                        peer,
-                        bytes,
+                self.hb_conns.insert(
+                    (lb, conn),
+                    HbConn {
+                        node,
+                        incarnation,
+                        answered: false,
                     },
                 );
+                let peer = SocketAddr::new(
+                    self.nodes[node].addr.ip(),
+                    40_000 + (conn.0 % 20_000) as u16,
+                );
+                let listener = self.lbs[lb].listeners.heartbeat;
+                self.feed(
+                    lb,
+                    Input::Accepted {
+                        conn,
+                        listener,
+                        peer,
+                    },
+                );
+                if self.hb_conns.contains_key(&(lb, conn)) {
+                    self.feed(lb, Input::Data { conn, bytes });
+                }
             }
             Event::HbReply {
                 lb,
@@ -631,20 +704,23 @@ impl World {
                 to,
                 payload,
             } => {
-                let from = match listener.leg {
+                let Some(leg) = self.lbs[lb].listeners.udp_leg(listener) else {
+                    self.violation(format!(
+                        "balancer lb{lb} sent a datagram on {listener:?}, which is not one of its IPv4 UDP listeners"
+                    ));
+                    return;
+                };
+                let from = match leg {
                     Leg::External => addr::balancer_external(lb),
                     Leg::Internal => addr::balancer_internal(lb),
                 };
-                if listener.transport != Transport::Udp || listener.ipv6 {
-                    self.violation(format!(
-                        "balancer lb{lb} sent on {listener:?}, but the scenario uses IPv4 UDP only"
-                    ));
-                }
                 self.check_balancer_datagram(lb, to, &payload);
                 self.send_udp(from, to, payload);
             }
-            Output::Write { conn, payload } => match self.hb_conns.get(&(lb, conn.0)) {
-                Some(&(node, incarnation)) => {
+            Output::Write { conn, payload } => match self.hb_conns.get_mut(&(lb, conn)) {
+                Some(hb) => {
+                    hb.answered = true;
+                    let (node, incarnation) = (hb.node, hb.incarnation);
                     if !self.partitioned.contains(&node) {
                         let at = self.heartbeat_latency();
                         self.q.schedule_in(
@@ -663,15 +739,24 @@ impl World {
                     conn.0
                 )),
             },
-            Output::Close { conn } => {
-                if self.hb_conns.remove(&(lb, conn.0)).is_none() {
+            Output::Close { conn } => match self.hb_conns.remove(&(lb, conn)) {
+                Some(hb) if !hb.answered => {
+                    let name = self.nodes[hb.node].name.clone();
                     self.violation(format!(
-                        "balancer lb{lb} closed unknown connection {}",
-                        conn.0
+                        "balancer lb{lb} closed the heartbeat connection of node {name} without answering"
                     ));
                 }
+                Some(_) => {}
+                None => self.violation(format!(
+                    "balancer lb{lb} closed unknown connection {}",
+                    conn.0
+                )),
+            },
+            Output::Cluster { kind, node } => {
+                let at = self.now();
+                self.cluster_events
+                    .push(ClusterEvent { at, lb, kind, node });
             }
-            Output::HttpNotify { .. } => {}
             other => self.violation(format!(
                 "balancer lb{lb} asked for {other:?}, which a UDP-only cluster never needs"
             )),
@@ -893,10 +978,11 @@ impl World {
                 l.delivered_requests += 1;
             }
         }
+        let listener = self.lbs[lb].listeners.udp(leg);
         self.feed(
             lb,
             Input::Datagram {
-                listener: listener(leg),
+                listener,
                 from,
                 payload,
             },
