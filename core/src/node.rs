@@ -2,7 +2,7 @@
 //! (behaviour reference §3.1).
 //!
 //! A node is identified by its IP and its set of ports ([`NodeKey`]), not by its session id:
-//! a node restarted with a new `sessionId` replaces its old entry (DECISIONS.md §2).
+//! a node restarted with a new `sessionId` replaces its old entry (docs/decisions.md §2, §8.5).
 
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -105,7 +105,7 @@ impl NodePorts {
     }
 }
 
-/// A node's identity: its IP and its ports (§3.1; DECISIONS.md §2).
+/// A node's identity: its IP and its ports (§3.1; docs/decisions.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NodeKey {
     /// The node's IP literal.

@@ -1,7 +1,7 @@
-//! Properties of the consistent-hash algorithms (DECISIONS.md §2, §5): removing a node moves
-//! only that node's keys (about 1/N of them), adding one moves keys only to it, and two
-//! balancer instances with the same node list agree on every key whatever the NodeIds and the
-//! registration order.
+//! Properties of the consistent-hash algorithms (docs/decisions.md §8.7, §10.2): removing a
+//! node moves only that node's keys (about 1/N of them), adding one moves keys only to it, and
+//! two balancer instances with the same node list agree on every key whatever the NodeIds and
+//! the registration order.
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;

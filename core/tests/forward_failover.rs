@@ -1,5 +1,5 @@
 //! Node failures and affinity across the forwarder (behaviour reference §1.8, §1.17.6,
-//! §1.19, §1.22; DECISIONS.md §2 consistent hashing): dead dialog owner, graceful owner,
+//! §1.19, §1.22; docs/decisions.md §8.7 consistent hashing): dead dialog owner, graceful owner,
 //! response redirection, error-response detection, two balancers with one node list.
 
 mod forward_support;

@@ -1,4 +1,4 @@
-//! One test per forwarding rule of the behaviour reference §1 (with DECISIONS.md §2): local
+//! One test per forwarding rule of the behaviour reference §1 (with docs/decisions.md §8): local
 //! answers (400, 403, 483, 503, 505), SIP heartbeat, transports and received/rport, NAT
 //! patch, loop detection, routing rules, single-entry mode.
 

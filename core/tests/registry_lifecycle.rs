@@ -1,4 +1,4 @@
-//! Registry semantics (behaviour reference §3.3; DECISIONS.md §2): restarts, expiry,
+//! Registry semantics (behaviour reference §3.3; docs/decisions.md §2): restarts, expiry,
 //! graceful shutdown, versions, address families, extra server nodes.
 
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! The end-to-end tests of the balancer binaries, in `tests/tests/`: the real binary started on
 //! loopback and driven by SIPp and hand-written peers (SIPp calls over UDP, TCP and IPv6, TLS
 //! and WSS clients, failover, node death, bad input, management, the command line). One set of
-//! scenarios runs against every runtime's binary (DECISIONS.md §6).
+//! scenarios runs against every runtime's binary (docs/decisions.md §10.1).
 //!
 //! This library chooses the binary a run drives, once per test process:
 //!

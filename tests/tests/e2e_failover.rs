@@ -1,7 +1,7 @@
 //! End-to-end failover: SIPp calls through the real `switchboard` binary while nodes lose
 //! their heartbeats, shut down gracefully, restart with a new session, hang up calls
 //! themselves, or register through the SIP OPTIONS heartbeat (behaviour reference §3.2–§3.5,
-//! §1.12, §1.24; DECISIONS.md §2).
+//! §1.12, §1.24; docs/decisions.md §8.5, §8.6).
 
 mod common;
 
@@ -229,7 +229,7 @@ fn graceful_shutdown_keeps_the_active_call_and_moves_new_calls() {
 
 /// Node A restarts (new `sessionId`, same address and ports) within nodeTimeout, without a
 /// `stop`. The new entry replaces the old one and keeps taking calls after the old one would
-/// have expired (the reference's stale twin deleted it then; DECISIONS.md §2).
+/// have expired (the reference's stale twin deleted it then; docs/decisions.md §8.5).
 #[test]
 fn restart_with_a_new_session_keeps_taking_calls() {
     let dir = test_dir("restart");

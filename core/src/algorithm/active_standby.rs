@@ -1,9 +1,10 @@
 //! ActiveStandby (§4.8): all new work goes to one "current" node per address family.
 //!
-//! Fixes of the reference (DECISIONS.md §2): no lock (so "no node available" is just `None`,
-//! never a hang); one current node for IPv4 and one for IPv6; the replacement skips graceful
-//! and bad nodes; a response toward a node is only redirected when its Via node is gone (the
-//! reference always rewrote it, which broke transactions at a still-alive former active).
+//! Fixes of the reference (docs/decisions.md §8.9): no lock (so "no node available" is just
+//! `None`, never a hang); one current node for IPv4 and one for IPv6; the replacement skips
+//! graceful and bad nodes; a response toward a node is only redirected when its Via node is
+//! gone (the reference always rewrote it, which broke transactions at a still-alive former
+//! active).
 
 use super::key::KeySource;
 use super::{Algorithm, AlgorithmKind, AlgorithmSettings, ResponseDirection};

@@ -1,8 +1,9 @@
-//! Consistent hashing for HeaderConsistentHash (§4.6) and PureConsistentHash (§4.7):
-//! rendezvous (highest-random-weight) hashing over a stable node identity (DECISIONS.md §2).
+//! Consistent hashing for HeaderConsistentHash (§4.6) and PureConsistentHash (§4.7): rendezvous
+//! (highest-random-weight) hashing over a stable node identity (docs/decisions.md §3, §8.7).
 //!
-//! The hash function is fixed so that every balancer instance with the same node list makes
-//! the same choice for every key (§5), whatever the registration order or NodeIds:
+//! The hash function is fixed so that every balancer instance with the same node list makes the
+//! same choice for every key (docs/decisions.md §10.2), whatever the registration order or
+//! NodeIds:
 //!
 //! - `fnv1a64`: 64-bit FNV-1a (offset basis `0xcbf29ce484222325`, prime `0x100000001b3`);
 //! - `fmix64`: the MurmurHash3 64-bit finalizer, to spread FNV's weak low bits;

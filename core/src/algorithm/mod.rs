@@ -1,4 +1,5 @@
-//! The SIP/HTTP balancing algorithms (behaviour reference §4.1–§4.10, DECISIONS.md §2).
+//! The SIP/HTTP balancing algorithms (behaviour reference §4.1–§4.10; docs/decisions.md §3,
+//! §8.7–§8.10).
 //!
 //! One [`Algorithm`] instance serves one version context (§4.1). The algorithms never look the
 //! registry up themselves: every call that selects a node gets the candidate slice, the live

@@ -1,10 +1,10 @@
-//! PersistentConsistentHash (§4.10, DECISIONS.md §2): rendezvous hashing with a sticky table
-//! in front, so an existing key keeps its node across membership changes while that node
+//! PersistentConsistentHash (§4.10, docs/decisions.md §8.8): rendezvous hashing with a sticky
+//! table in front, so an existing key keeps its node across membership changes while that node
 //! lives (graceful included), and only new or orphaned keys follow the ranking.
 //!
 //! Entries are evicted after `callIdAffinityMaxTimeInCache` of idleness like the affinity
-//! tables. The table is local to this balancer; sharing it across instances (§5) is a
-//! separate, optional store.
+//! tables. The table is local to this balancer; sharing it across instances (docs/decisions.md
+//! §10.2) is a separate, optional store.
 
 use super::hash::{hash_rule, hrw_choose};
 use super::key::{KeyRule, KeySource};

@@ -1,8 +1,8 @@
 //! UserBased regex pins (`/lbnoderegex`, §4.4, §7.1) and the UserBased decision tests.
 //!
-//! Fixes of the reference (DECISIONS.md §2): the pins are consulted first, then the normal
-//! sticky map (the reference skipped it whenever a pin existed); a pin whose target is dead,
-//! graceful or bad falls back to normal selection instead of failing the request.
+//! Fixes of the reference (docs/decisions.md §8.10): the pins are consulted first, then the
+//! normal sticky map (the reference skipped it whenever a pin existed); a pin whose target is
+//! dead, graceful or bad falls back to normal selection instead of failing the request.
 
 use super::AlgorithmError;
 use crate::node::Node;

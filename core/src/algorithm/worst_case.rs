@@ -9,7 +9,7 @@
 //! - With `earlyDialogWorstCase`, responses above 100 travelling to a node go to a node other
 //!   than the transaction's.
 //!
-//! Never use it in production (DECISIONS.md §3).
+//! Never use it in production (docs/decisions.md §9.2).
 
 use super::key::KeySource;
 use super::select::RoundRobin;

@@ -53,11 +53,11 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// Applies reloaded settings (DECISIONS.md §2: reload applies to algorithm parameters and
-    /// node lists). Registry settings (timeouts, error detection) take effect at once. When
-    /// the algorithm settings changed, every version's algorithm is rebuilt and told about
-    /// the live nodes; affinity tables start empty, so dialogs in progress keep their node
-    /// through the Route hints they carry (§1.6). Returns whether the algorithms were
+    /// Applies reloaded settings (docs/decisions.md §8.11: reload applies to algorithm
+    /// parameters and node lists). Registry settings (timeouts, error detection) take effect at
+    /// once. When the algorithm settings changed, every version's algorithm is rebuilt and told
+    /// about the live nodes; affinity tables start empty, so dialogs in progress keep their
+    /// node through the Route hints they carry (§1.6). Returns whether the algorithms were
     /// rebuilt; fails, changing nothing, if the new algorithm settings cannot build.
     pub fn reconfigure(
         &mut self,

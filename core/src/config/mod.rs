@@ -1,5 +1,5 @@
 //! `lb-configuration.xml` parsed into typed, validated structs (behaviour reference §8,
-//! DECISIONS.md §1 and §3).
+//! docs/decisions.md §1, §9.1 and §9.2).
 //!
 //! Use [`Config::from_xml`] on the text of an operator's file (the caller reads the file) and
 //! [`Config::embedded_default`] when no file is given. Both return the same [`Config`]; other

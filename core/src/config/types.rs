@@ -185,7 +185,7 @@ impl ReplyCodes {
     }
 }
 
-/// `<sip><probing>`: active SIP OPTIONS probing (DECISIONS.md §4, Kamailio-style).
+/// `<sip><probing>`: active SIP OPTIONS probing (docs/decisions.md §7, Kamailio-style).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbingConfig {
     /// `probeHeartbeatNodes`: also probe nodes that register by heartbeat. Default false.
@@ -396,7 +396,7 @@ pub struct HttpConfig {
     pub url_rewrite: Vec<UrlRewriteRule>,
 }
 
-/// One `<http><urlrewrite><rule>` (DECISIONS.md §3).
+/// One `<http><urlrewrite><rule>` (docs/decisions.md §9.2).
 #[derive(Debug, Clone)]
 pub struct UrlRewriteRule {
     /// `from`, compiled.
@@ -491,7 +491,9 @@ impl SslConfig {
 }
 
 /// `gov.nist.javax.sip.TLS_CLIENT_AUTH_TYPE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum TlsClientAuth {
     /// `Enabled`: a client certificate is required (JAIN-SIP default).
     Enabled,

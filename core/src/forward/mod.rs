@@ -1,4 +1,4 @@
-//! The SIP forwarder (behaviour reference §1, with the fixes of DECISIONS.md §2).
+//! The SIP forwarder (behaviour reference §1, with the fixes of docs/decisions.md §8).
 //!
 //! One entry point, [`Forwarder::handle`]: one complete SIP message in (a UDP datagram, or a
 //! message cut from a stream by the driver's framer), zero or more [`Transmit`]s out. The

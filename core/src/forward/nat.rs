@@ -1,4 +1,4 @@
-//! Contact patching and NAT (behaviour reference §1.15, with the fix of DECISIONS.md §2).
+//! Contact patching and NAT (behaviour reference §1.15, with the fix of docs/decisions.md §8.4).
 //!
 //! - Client requests: with `terminateTLSTraffic` or `internalTransport`, each Contact URI
 //!   gets `transport=<the client's transport>` so the node addresses the client correctly.

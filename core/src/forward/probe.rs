@@ -1,5 +1,5 @@
-//! Active SIP OPTIONS probing of nodes (DECISIONS.md §4, in the style of Kamailio's
-//! dispatcher; docs/decisions.md, "Node failure").
+//! Active SIP OPTIONS probing of nodes (docs/decisions.md §7, in the style of Kamailio's
+//! dispatcher; docs/decisions.md §6).
 //!
 //! Two kinds of node are probed, each from the balancer's internal listening point:
 //! - **static nodes** (`<staticNodes>`), and heartbeat nodes when `probeHeartbeatNodes` is

@@ -1,4 +1,5 @@
-//! Requests (behaviour reference §1.2–§1.16, §1.21, §1.22, §1.26; DECISIONS.md §2).
+//! Requests (behaviour reference §1.2–§1.16, §1.21, §1.22, §1.26; docs/decisions.md §8.1,
+//! §8.2).
 
 use super::local_response::{self, reason_phrase};
 use super::record_route::{record_route, Stamp};
@@ -8,8 +9,8 @@ use super::transactions::{Track, TxKey};
 use super::via::{self, via_transport};
 use super::{nat, Destination, Inbound, Tracking, Transmit};
 use crate::cluster::Cluster;
-use crate::heartbeat::{handle_sip_heartbeat, HEARTBEAT_HEADERS};
 use crate::forward::Leg;
+use crate::heartbeat::{handle_sip_heartbeat, HEARTBEAT_HEADERS};
 use crate::node::{Node, NodeId, Transport, Version};
 use crate::sip::{parse_ip, EditError, Editor, HeaderName, Method, Scheme, SipMessage, Via};
 use crate::time::Timestamp;
@@ -75,7 +76,7 @@ fn held_for_retransmission(cluster: &mut Cluster, inb: &Inbound) -> bool {
     true
 }
 
-/// The answer when no node can take a request (DECISIONS.md §2): `503 Service Unavailable`
+/// The answer when no node can take a request (docs/decisions.md §8.2): `503 Service Unavailable`
 /// (status from `isSend5xxResponseSatusCode`) with `Retry-After`; ACK is never answered.
 /// Within `startupGracePeriod`, a balancer that knows no live node at all leaves a request
 /// that came over UDP unanswered: the caller retransmits it, and a restarted balancer's nodes
@@ -156,7 +157,7 @@ pub(super) fn handle(
     }
 
     let mut ed = Editor::new(msg);
-    // §1.4 with the fix of DECISIONS.md §2: 0 → 483 and stop; CANCEL untouched.
+    // §1.4 with the fix of docs/decisions.md §8.1: 0 → 483 and stop; CANCEL untouched.
     if method != Method::Cancel {
         match ed.decrement_max_forwards() {
             Ok(_) => {}

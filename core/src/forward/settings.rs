@@ -6,7 +6,7 @@ use crate::forward::Leg;
 use crate::node::Transport;
 use crate::sip::ParseLimits;
 
-/// Default `Retry-After` (seconds) of the "no node available" answer (DECISIONS.md §2). The
+/// Default `Retry-After` (seconds) of the "no node available" answer (docs/decisions.md §8.2). The
 /// reference sent a 500 without it; no configuration key exists, so it is fixed here.
 pub const NO_NODE_RETRY_AFTER_SECS: u32 = 5;
 
@@ -115,7 +115,7 @@ pub struct ForwardSettings {
     /// `isSend5xxResponse` (§1.16).
     pub send_5xx_response: bool,
     /// `isSend5xxResponseSatusCode`: the cause in the Reason header of §1.16, and the status
-    /// of the "no node available" answer (DECISIONS.md §2, default 503).
+    /// of the "no node available" answer (docs/decisions.md §8.2, default 503).
     pub send_5xx_status_code: u16,
     /// `isSend5xxResponseReasonHeader`.
     pub send_5xx_reason: Option<String>,

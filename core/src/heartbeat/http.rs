@@ -21,7 +21,7 @@ const MAX_HEADERS: usize = 32;
 /// The answer body for a command whose `sessionId` no live node has. Sent with status 200 as
 /// `{"<command>":"UNKNOWN_SESSION"}`: the reference node client parses 200 bodies only and,
 /// not seeing `OK` for its heartbeats, goes back to sending `start` after three of them
-/// (DECISIONS.md §2, "an expired node that keeps heartbeating").
+/// (docs/decisions.md §8.6).
 pub const UNKNOWN_SESSION: &str = "UNKNOWN_SESSION";
 
 /// Why a heartbeat request was refused (peer garbage; logged at debug).

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use thiserror::Error;
 
 /// Header names that mark a SIP heartbeat; the reference code knows the first, its guide
-/// documents the second, and both are accepted (DECISIONS.md §1).
+/// documents the second, and both are accepted (docs/decisions.md §9.1).
 pub const HEARTBEAT_HEADERS: [&str; 2] = ["Mobicents-Heartbeat", "Restcomm-Heartbeat"];
 
 /// Largest heartbeat body accepted.

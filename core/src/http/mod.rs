@@ -1,6 +1,6 @@
 //! HTTP/1.1 plumbing shared by the core's small HTTP services (heartbeat §3.2, management API
-//! §7.1): complete responses with a status line and headers (DECISIONS.md §2: the reference
-//! wrote some without either), and request-head parsing with bounded sizes.
+//! §7.1): complete responses with a status line and headers (docs/decisions.md §8.3: the
+//! reference wrote some without either), and request-head parsing with bounded sizes.
 //!
 //! [`framer`] frames HTTP/1.x messages incrementally (RFC 9112), for those services and for
 //! the HTTP load balancer.

@@ -1,7 +1,7 @@
-//! The management HTTP API on `apiPort` (behaviour reference §7.1, §7.2; DECISIONS.md §1, §4):
-//! `/lbstat`, `/lbinfo`, `/lbstop`, `/lbloglevel`, `/lbnoderegex` with the reference's JSON
-//! shapes and field names, and `/metrics` in the Prometheus text format. Every answer is a
-//! complete HTTP/1.1 response (the reference wrote some without a status line).
+//! The management HTTP API on `apiPort` (behaviour reference §7.1, §7.2; docs/decisions.md §4,
+//! §8.3, §9.1, §9.3): `/lbstat`, `/lbinfo`, `/lbstop`, `/lbloglevel`, `/lbnoderegex` with the
+//! reference's JSON shapes and field names, and `/metrics` in the Prometheus text format. Every
+//! answer is a complete HTTP/1.1 response (the reference wrote some without a status line).
 //!
 //! The handler is pure: it reads a [`ManagementView`] snapshot and returns the response plus
 //! the [`ManagementAction`] the balancer must carry out (stop, change the log level, pin a

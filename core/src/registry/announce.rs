@@ -161,7 +161,7 @@ impl NodeAnnouncement {
         })
     }
 
-    /// The node's identity (§3.1; DECISIONS.md §2).
+    /// The node's identity (§3.1; docs/decisions.md §2).
     pub fn key(&self) -> NodeKey {
         NodeKey {
             ip: self.ip,

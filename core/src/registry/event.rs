@@ -11,7 +11,7 @@ pub enum RemovalReason {
     /// The node sent `stop` (§3.2).
     Stopped,
     /// The same (ip, ports) registered again with a new `sessionId` (a restart);
-    /// `by` is the entry that replaced it (DECISIONS.md §2).
+    /// `by` is the entry that replaced it (docs/decisions.md §8.5).
     Replaced {
         /// The new entry.
         by: NodeId,

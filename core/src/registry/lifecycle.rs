@@ -1,5 +1,5 @@
 //! Registration, refresh, graceful shutdown and removal of nodes (behaviour reference §3.2,
-//! §3.3, §3.5; DECISIONS.md §2).
+//! §3.3, §3.5; docs/decisions.md §2).
 
 use super::{NodeAnnouncement, Registry, RegistryEvent, RemovalReason};
 use crate::node::NodeId;
@@ -50,7 +50,7 @@ pub enum PingOutcome {
 
 /// A `heartbeat`, `shutdown` or `stop` named a `sessionId` that no live node has: the node
 /// expired, was replaced, or the balancer restarted. The heartbeat handler answers with a
-/// non-OK body so the node's client goes back to sending `start` (DECISIONS.md §2).
+/// non-OK body so the node's client goes back to sending `start` (docs/decisions.md §8.6).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("unknown session `{0}`")]
 pub struct UnknownSession(pub String);
@@ -134,7 +134,7 @@ impl Registry {
 
     /// Handles a `heartbeat` (§3.2): refreshes every live node with this `sessionId` and
     /// returns how many. An unknown session is an error so the answer makes the node
-    /// re-send `start` (DECISIONS.md §2).
+    /// re-send `start` (docs/decisions.md §8.6).
     pub fn heartbeat(&mut self, session_id: &str, now: Timestamp) -> Result<usize, UnknownSession> {
         let ids = self.session_ids(session_id)?;
         for id in &ids {

@@ -1,4 +1,5 @@
-//! The node registry (behaviour reference §3.3, with the fixes of DECISIONS.md §2).
+//! The node registry (behaviour reference §3.3, with the fixes of docs/decisions.md §8.5 and
+//! §8.6).
 //!
 //! Nodes are identified by (ip, ports) ([`NodeKey`]). Each registration gets a fresh
 //! [`NodeId`] that is never reused, so a node restarted with a new `sessionId` replaces its old

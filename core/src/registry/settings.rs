@@ -27,7 +27,7 @@ pub struct RegistrySettings {
     /// `performanceTestingMode`: register the extra server nodes as permanent nodes (§8.2).
     pub performance_testing_mode: bool,
     /// `<staticNodes>`: nodes without heartbeats, registered as permanent nodes and kept in
-    /// rotation by OPTIONS probing (DECISIONS.md §4).
+    /// rotation by OPTIONS probing (docs/decisions.md §7).
     pub static_nodes: Vec<StaticNodeSpec>,
 }
 
