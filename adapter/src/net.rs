@@ -5,6 +5,7 @@
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
+use switchboard_core::io::{ListenerSpec, SocketKind};
 
 /// A socket that could not be opened. Startup fails with this message.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +142,38 @@ pub fn tcp_connect_socket(local: Option<IpAddr>, to: SocketAddr) -> io::Result<S
         socket.bind(&SocketAddr::new(ip, 0).into())?;
     }
     Ok(socket)
+}
+
+/// A listening socket of a [`ListenerSpec`], bound, for the runtime to adopt.
+#[derive(Debug)]
+pub enum Listening {
+    /// A UDP socket.
+    Udp(UdpSocket),
+    /// A TCP listener.
+    Tcp(TcpListener),
+}
+
+/// Opens the socket a [`ListenerSpec`] declares: resolves its host (blocking: start-up only),
+/// binds it with its options, and returns it with the address it is bound to.
+pub fn open(spec: &ListenerSpec) -> Result<(Listening, SocketAddr), NetError> {
+    let addr = resolve_blocking(&spec.host, spec.port, spec.ipv6)?;
+    let bind_error = |source| NetError::Bind {
+        what: spec.name.clone(),
+        addr,
+        source,
+    };
+    match spec.kind {
+        SocketKind::Udp => {
+            let socket = udp(&spec.name, addr, spec.recv_buffer, spec.send_buffer)?;
+            let local = socket.local_addr().map_err(bind_error)?;
+            Ok((Listening::Udp(socket), local))
+        }
+        SocketKind::Tcp => {
+            let socket = tcp_listener(&spec.name, addr)?;
+            let local = socket.local_addr().map_err(bind_error)?;
+            Ok((Listening::Tcp(socket), local))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,10 +11,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_adapter::engine::{Engine, EngineError, Io, TlsClientSetup};
-use switchboard_adapter::net::{self, NetError};
+use switchboard_adapter::net::{self, Listening, NetError};
 use switchboard_adapter::startup::Start;
 use switchboard_adapter::watch::ConfigWatch;
-use switchboard_core::io::{ConnId, Input, ListenerId, SocketKind};
+use switchboard_core::io::{ConnId, Input, ListenerId};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -79,7 +79,7 @@ pub struct TokioIo {
 pub async fn run(start: Start) -> Result<(), DriverError> {
     let mut engine = Engine::new(start.config, start.path, start.log)?;
     let (events, mut inbox) = mpsc::channel(EVENT_QUEUE);
-    let mut io = TokioIo::open(&mut engine, events).await?;
+    let mut io = TokioIo::open(&mut engine, events)?;
     tracing::info!("ready: every listener is open");
 
     use tokio::signal::unix::{signal, SignalKind};
@@ -144,7 +144,7 @@ pub async fn run(start: Start) -> Result<(), DriverError> {
 
 impl TokioIo {
     /// Opens every listener the core declares.
-    async fn open(engine: &mut Engine, events: mpsc::Sender<Event>) -> Result<Self, NetError> {
+    fn open(engine: &mut Engine, events: mpsc::Sender<Event>) -> Result<Self, NetError> {
         let ids = Arc::new(Ids::default());
         let mut io = TokioIo {
             udp: HashMap::new(),
@@ -153,32 +153,20 @@ impl TokioIo {
             events,
         };
         for spec in engine.listeners() {
-            let (host, port, ipv6) = (spec.host.clone(), spec.port, spec.ipv6);
-            let addr = tokio::task::spawn_blocking(move || net::resolve_blocking(&host, port, ipv6))
-                .await
-                .unwrap_or_else(|e| Err(NetError::Resolve {
-                    host: spec.host.clone(),
-                    port,
-                    source: std::io::Error::other(e),
-                }))?;
-            let bind_error = |source| NetError::Bind {
+            let (socket, local) = net::open(&spec)?;
+            let adopt_error = |source| NetError::Bind {
                 what: spec.name.clone(),
-                addr,
+                addr: local,
                 source,
             };
-            let local = match spec.kind {
-                SocketKind::Udp => {
-                    let socket = net::udp(&spec.name, addr, spec.recv_buffer, spec.send_buffer)?;
-                    let socket = Arc::new(UdpSocket::from_std(socket).map_err(bind_error)?);
-                    let local = socket.local_addr().map_err(bind_error)?;
+            match socket {
+                Listening::Udp(socket) => {
+                    let socket = Arc::new(UdpSocket::from_std(socket).map_err(adopt_error)?);
                     tokio::spawn(udp::recv(socket.clone(), spec.id, io.events.clone()));
                     io.udp.insert(spec.id, UdpOut::new(socket));
-                    local
                 }
-                SocketKind::Tcp => {
-                    let socket = net::tcp_listener(&spec.name, addr)?;
-                    let socket = TcpListener::from_std(socket).map_err(bind_error)?;
-                    let local = socket.local_addr().map_err(bind_error)?;
+                Listening::Tcp(socket) => {
+                    let socket = TcpListener::from_std(socket).map_err(adopt_error)?;
                     let tls = engine.server_tls(&spec).map(TlsAcceptor::from);
                     let task = tokio::spawn(conn::accept(
                         socket,
@@ -188,9 +176,8 @@ impl TokioIo {
                         io.events.clone(),
                     ));
                     io.accepting.insert(spec.id, task.abort_handle());
-                    local
                 }
-            };
+            }
             engine.bound(spec.id, local);
             tracing::info!(%local, "listening: {}", spec.name);
         }
