@@ -83,7 +83,13 @@ impl Connections {
     }
 
     /// Records an outbound connection the balancer just asked the driver for.
-    pub fn opened(&mut self, conn: ConnId, point: ListeningPoint, peer: SocketAddr, now: Timestamp) {
+    pub fn opened(
+        &mut self,
+        conn: ConnId,
+        point: ListeningPoint,
+        peer: SocketAddr,
+        now: Timestamp,
+    ) {
         self.insert(conn, point, peer, now);
     }
 

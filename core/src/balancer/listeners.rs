@@ -41,9 +41,21 @@ pub fn declare(config: &Config) -> Vec<Declared> {
         push_leg(&mut out, config, leg, cfg);
     }
     let common = &config.common;
-    push(&mut out, "heartbeat", &common.host, config.heartbeat.port, Role::Heartbeat);
+    push(
+        &mut out,
+        "heartbeat",
+        &common.host,
+        config.heartbeat.port,
+        Role::Heartbeat,
+    );
     if let Some(port) = common.api_port {
-        push(&mut out, "management API", &common.host, port, Role::Management);
+        push(
+            &mut out,
+            "management API",
+            &common.host,
+            port,
+            Role::Management,
+        );
     }
     out
 }
@@ -68,7 +80,11 @@ fn push_leg(out: &mut Vec<Declared>, config: &Config, leg: Leg, cfg: &LegConfig)
                     host: host.clone(),
                     port,
                     ipv6,
-                    kind: if udp { SocketKind::Udp } else { SocketKind::Tcp },
+                    kind: if udp {
+                        SocketKind::Udp
+                    } else {
+                        SocketKind::Tcp
+                    },
                     tls: secure.then_some(ServerTls {
                         client_auth: stack.tls_client_auth,
                     }),

@@ -443,9 +443,7 @@ impl Balancer {
                     .timers
                     .set(Timer::StopDelay, Some(now.saturating_add(after)));
             }
-            ManagementAction::SetLogLevel(level) => {
-                self.net.push(Output::SetLogLevel { level })
-            }
+            ManagementAction::SetLogLevel(level) => self.net.push(Output::SetLogLevel { level }),
             ManagementAction::PinRegex { regex, ip, port } => {
                 let pin =
                     crate::sip::parse_ip(ip.as_bytes()).map(|ip| RegexPin::new(&regex, ip, port));

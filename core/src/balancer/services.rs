@@ -48,7 +48,14 @@ pub struct Services {
 impl Services {
     /// A connection was accepted on a service port: it has [`SERVICE_IDLE`] to send its
     /// request.
-    pub fn accepted(&mut self, net: &mut Net, now: Timestamp, conn: ConnId, role: Role, peer: SocketAddr) {
+    pub fn accepted(
+        &mut self,
+        net: &mut Net,
+        now: Timestamp,
+        conn: ConnId,
+        role: Role,
+        peer: SocketAddr,
+    ) {
         self.conns.insert(
             conn,
             ServiceConn {

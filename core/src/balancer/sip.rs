@@ -176,11 +176,12 @@ impl SipProxy {
         self.arm_idle_sweep(now);
     }
 
-    /// True while `conn` waits for its WebSocket upgrade (accepted side).
+    /// True while `conn` waits for its WebSocket upgrade: the client's request (accepted
+    /// side) or the server's `101` (outbound side).
     pub fn upgrading(&mut self, conn: ConnId) -> bool {
         self.conns
             .get_mut(conn)
-            .is_some_and(|c| matches!(c.ws, Some(WsLink::Upgrading(_))))
+            .is_some_and(|c| matches!(c.ws, Some(WsLink::Upgrading(_) | WsLink::Connecting { .. })))
     }
 
     /// An outbound connection is up (TCP and TLS). A WebSocket connection still waits for
@@ -434,6 +435,15 @@ impl SipProxy {
         self.send_all(net, now, &mut transmits, None, false);
         self.transmits = transmits;
         for inbound in replays {
+            // The INVITE moves now: a connection it waited on that fails later must not
+            // route it once more.
+            for waiting in self.pending.values_mut() {
+                waiting.retain(|p| {
+                    p.cause
+                        .as_ref()
+                        .is_none_or(|c| c.payload != inbound.payload)
+                });
+            }
             self.route(net, cluster, now, inbound, true);
         }
     }
@@ -587,7 +597,13 @@ impl SipProxy {
 
     /// A send could not be carried out: the forwarder answers it as §1.16 says
     /// (`isSend5xxResponse`), and that answer is sent.
-    fn send_failed(&mut self, net: &mut Net, cluster: &mut Cluster, now: Timestamp, failed: &Transmit) {
+    fn send_failed(
+        &mut self,
+        net: &mut Net,
+        cluster: &mut Cluster,
+        now: Timestamp,
+        failed: &Transmit,
+    ) {
         let mut out = std::mem::take(&mut self.transmits);
         self.forwarder
             .handle_send_failure(cluster, failed, now, &mut out);

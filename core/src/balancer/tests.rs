@@ -1,5 +1,11 @@
 use super::*;
-use crate::io::{CloseReason, Leg};
+use crate::forward::{Leg, ListeningPoint};
+use crate::io::{ClientTls, CloseReason};
+use crate::node::Transport;
+use bytes::Bytes;
+use sip::{IDLE_SWEEP_INTERVAL, PARTIAL_MESSAGE_TIMEOUT};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 const NODE_START: &str = r#"{"start":{"hostName":"node1","ip":"127.0.0.1","udpPort":"5080","tcpPort":"5080","version":"0","sessionId":"1510844617581","heartbeatPort":"2222"}}"#;
 
@@ -18,17 +24,62 @@ fn peer() -> SocketAddr {
     "127.0.0.1:40000".parse().unwrap()
 }
 
-fn register_node(b: &mut Balancer, now: Timestamp) {
+/// The id of the listener that serves `role`, as declared to the driver.
+fn listener(b: &Balancer, role: Role) -> ListenerId {
+    b.listeners()
+        .into_iter()
+        .map(|spec| spec.id)
+        .find(|id| b.roles.get(id) == Some(&role))
+        .unwrap_or_else(|| panic!("no listener for {role:?}"))
+}
+
+fn sip_listener(b: &Balancer, leg: Leg, transport: Transport) -> ListenerId {
+    listener(
+        b,
+        Role::Sip(ListeningPoint {
+            leg,
+            transport,
+            ipv6: false,
+        }),
+    )
+}
+
+fn external(b: &Balancer, transport: Transport) -> ListenerId {
+    sip_listener(b, Leg::External, transport)
+}
+
+fn internal(b: &Balancer, transport: Transport) -> ListenerId {
+    sip_listener(b, Leg::Internal, transport)
+}
+
+/// The leg a SIP listener faces.
+fn leg(b: &Balancer, id: ListenerId) -> Option<Leg> {
+    b.sip.point(id).map(|p| p.leg)
+}
+
+/// A connection accepted on the service port of `role` that sends `bytes`: what followed.
+fn service(
+    b: &mut Balancer,
+    now: Timestamp,
+    role: Role,
+    conn: ConnId,
+    bytes: Bytes,
+) -> Vec<Output> {
+    let on = listener(b, role);
     b.handle(
         now,
-        Input::ServiceData {
-            service: Service::Heartbeat,
-            conn: ConnId(1),
+        Input::Accepted {
+            conn,
+            listener: on,
             peer: peer(),
-            bytes: http_post(NODE_START),
         },
     );
-    let out = drain(b);
+    b.handle(now, Input::Data { conn, bytes });
+    drain(b)
+}
+
+fn register_node(b: &mut Balancer, now: Timestamp) {
+    let out = service(b, now, Role::Heartbeat, ConnId(1), http_post(NODE_START));
     let Some(Output::Write { payload, .. }) = out.first() else {
         panic!("heartbeat not answered: {out:?}")
     };
@@ -46,29 +97,18 @@ CSeq: 1 INVITE\r\n\
 Contact: <sip:alice@127.0.0.1:5070>\r\n\
 Content-Length: 0\r\n\r\n";
 
-fn external(transport: Transport) -> ListenerId {
-    ListenerId {
-        leg: Leg::External,
-        transport,
-        ipv6: false,
-    }
-}
-
 #[test]
 fn heartbeat_registers_a_node_the_management_api_then_lists() {
     let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
     register_node(&mut b, Timestamp::from_millis(10));
     let req = Bytes::from_static(b"GET /lbinfo HTTP/1.1\r\n\r\n");
-    b.handle(
+    let out = service(
+        &mut b,
         Timestamp::from_millis(20),
-        Input::ServiceData {
-            service: Service::Management,
-            conn: ConnId(2),
-            peer: peer(),
-            bytes: req,
-        },
+        Role::Management,
+        ConnId(2),
+        req,
     );
-    let out = drain(&mut b);
     let Some(Output::Write { payload, .. }) = out.first() else {
         panic!("management not answered")
     };
@@ -84,7 +124,7 @@ fn a_udp_invite_reaches_the_registered_node_with_two_vias_and_two_record_routes(
     b.handle(
         Timestamp::from_millis(20),
         Input::Datagram {
-            listener: external(Transport::Udp),
+            listener: external(&b, Transport::Udp),
             from: client,
             payload: Bytes::from_static(INVITE.as_bytes()),
         },
@@ -95,7 +135,7 @@ fn a_udp_invite_reaches_the_registered_node_with_two_vias_and_two_record_routes(
             listener,
             to,
             payload,
-        } if listener.leg == Leg::Internal => Some((*to, payload.clone())),
+        } if leg(&b, *listener) == Some(Leg::Internal) => Some((*to, payload.clone())),
         _ => None,
     });
     let (to, payload) =
@@ -105,7 +145,7 @@ fn a_udp_invite_reaches_the_registered_node_with_two_vias_and_two_record_routes(
     assert_eq!(msg.via_count(), 3);
     assert_eq!(msg.record_routes().count(), 2);
     assert_eq!(msg.max_forwards().unwrap(), Some(69));
-    let trying = out.iter().any(|o| matches!(o, Output::SendDatagram { listener, to, payload } if listener.leg == Leg::External && *to == client && payload.starts_with(b"SIP/2.0 100")));
+    let trying = out.iter().any(|o| matches!(o, Output::SendDatagram { listener, to, payload } if leg(&b, *listener) == Some(Leg::External) && *to == client && payload.starts_with(b"SIP/2.0 100")));
     assert!(trying, "no 100 Trying to the client: {out:?}");
 }
 
@@ -117,7 +157,7 @@ fn no_node_gives_503_with_retry_after() {
         // After the start-up grace period.
         Timestamp::from_millis(5_001),
         Input::Datagram {
-            listener: external(Transport::Udp),
+            listener: external(&b, Transport::Udp),
             from: client,
             payload: Bytes::from_static(INVITE.as_bytes()),
         },
@@ -148,13 +188,13 @@ fn tcp_messages_are_framed_and_keepalives_answered() {
         Timestamp::from_millis(11),
         Input::Accepted {
             conn,
-            listener: external(Transport::Tcp),
+            listener: external(&b, Transport::Tcp),
             peer: client,
         },
     );
     b.handle(
         Timestamp::from_millis(12),
-        Input::StreamData {
+        Input::Data {
             conn,
             bytes: Bytes::from_static(b"\r\n\r\n"),
         },
@@ -170,7 +210,7 @@ fn tcp_messages_are_framed_and_keepalives_answered() {
     let (first, second) = invite.as_bytes().split_at(100);
     b.handle(
         Timestamp::from_millis(13),
-        Input::StreamData {
+        Input::Data {
             conn,
             bytes: Bytes::copy_from_slice(first),
         },
@@ -181,14 +221,16 @@ fn tcp_messages_are_framed_and_keepalives_answered() {
     );
     b.handle(
         Timestamp::from_millis(14),
-        Input::StreamData {
+        Input::Data {
             conn,
             bytes: Bytes::copy_from_slice(second),
         },
     );
     let out = drain(&mut b);
     let connect = out.iter().find_map(|o| match o {
-        Output::Connect { conn, listener, to } if listener.leg == Leg::Internal => {
+        Output::Connect { conn, to, from, .. }
+            if from.is_some_and(|l| leg(&b, l) == Some(Leg::Internal)) =>
+        {
             Some((*conn, *to))
         }
         _ => None,
@@ -210,7 +252,7 @@ fn an_unframeable_stream_is_closed_and_counted() {
         Timestamp::ZERO,
         Input::Accepted {
             conn,
-            listener: external(Transport::Tcp),
+            listener: external(&b, Transport::Tcp),
             peer: peer(),
         },
     );
@@ -218,7 +260,7 @@ fn an_unframeable_stream_is_closed_and_counted() {
         "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bK1\r\n\r\n";
     b.handle(
         Timestamp::ZERO,
-        Input::StreamData {
+        Input::Data {
             conn,
             bytes: Bytes::from_static(no_length.as_bytes()),
         },
@@ -228,7 +270,7 @@ fn an_unframeable_stream_is_closed_and_counted() {
     // Later bytes on the closed connection are ignored, not a panic.
     b.handle(
         Timestamp::ZERO,
-        Input::StreamData {
+        Input::Data {
             conn,
             bytes: Bytes::from_static(b"x"),
         },
@@ -250,7 +292,7 @@ fn nodes_expire_on_the_timer_and_shutdown_notifies_the_survivors() {
     b.shutdown(Timestamp::from_millis(20));
     let out = drain(&mut b);
     assert!(
-        matches!(&out[..], [Output::HttpNotify { to, request }] if to.port() == 2222 && request.ends_with(br#"{"stop":{"ipAddress":"127.0.0.1","port":2610}}"#)),
+        matches!(&out[..], [Output::Connect { conn, to, from: None, tls: None }, Output::Write { conn: written, payload }] if to.port() == 2222 && written == conn && payload.ends_with(br#"{"stop":{"ipAddress":"127.0.0.1","port":2610}}"#)),
         "{out:?}"
     );
     let deadline = b
@@ -269,30 +311,27 @@ fn a_node_that_refuses_the_connection_is_avoided_and_the_call_goes_to_another_no
         .replace("node1", "node2")
         .replace("5080", "5090")
         .replace("1510844617581", "1510844617999");
-    b.handle(
+    service(
+        &mut b,
         Timestamp::from_millis(11),
-        Input::ServiceData {
-            service: Service::Heartbeat,
-            conn: ConnId(2),
-            peer: peer(),
-            bytes: http_post(&second),
-        },
+        Role::Heartbeat,
+        ConnId(2),
+        http_post(&second),
     );
-    drain(&mut b);
     let client: SocketAddr = "127.0.0.1:41000".parse().unwrap();
     let conn = ConnId(7);
     b.handle(
         Timestamp::from_millis(12),
         Input::Accepted {
             conn,
-            listener: external(Transport::Tcp),
+            listener: external(&b, Transport::Tcp),
             peer: client,
         },
     );
     let invite = INVITE.replace("SIP/2.0/UDP 127.0.0.1:5070", "SIP/2.0/TCP 127.0.0.1:5070");
     b.handle(
         Timestamp::from_millis(13),
-        Input::StreamData {
+        Input::Data {
             conn,
             bytes: Bytes::from(invite),
         },
@@ -376,14 +415,14 @@ fn a_stream_stalled_in_the_middle_of_a_message_is_closed_after_the_transaction_t
         Timestamp::ZERO,
         Input::Accepted {
             conn,
-            listener: external(Transport::Tcp),
+            listener: external(&b, Transport::Tcp),
             peer: peer(),
         },
     );
     let start = Timestamp::from_millis(1_000);
     b.handle(
         start,
-        Input::StreamData {
+        Input::Data {
             conn,
             bytes: Bytes::from_static(b"INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP"),
         },
@@ -394,7 +433,7 @@ fn a_stream_stalled_in_the_middle_of_a_message_is_closed_after_the_transaction_t
     // More bytes of the same message do not restart the clock.
     b.handle(
         Timestamp::from_millis(20_000),
-        Input::StreamData {
+        Input::Data {
             conn,
             bytes: Bytes::from_static(b" 127.0.0.1"),
         },
@@ -414,7 +453,7 @@ fn a_completed_message_clears_the_stall_clock() {
         Timestamp::ZERO,
         Input::Accepted {
             conn,
-            listener: external(Transport::Tcp),
+            listener: external(&b, Transport::Tcp),
             peer: peer(),
         },
     );
@@ -422,7 +461,7 @@ fn a_completed_message_clears_the_stall_clock() {
     let (first, second) = invite.as_bytes().split_at(50);
     b.handle(
         Timestamp::from_millis(1),
-        Input::StreamData {
+        Input::Data {
             conn,
             bytes: Bytes::copy_from_slice(first),
         },
@@ -430,7 +469,7 @@ fn a_completed_message_clears_the_stall_clock() {
     assert!(b.poll_timeout().is_some());
     b.handle(
         Timestamp::from_millis(2),
-        Input::StreamData {
+        Input::Data {
             conn,
             bytes: Bytes::copy_from_slice(second),
         },
@@ -452,14 +491,14 @@ fn idle_connections_are_closed_outbound_after_five_minutes_inbound_after_two_hou
         Timestamp::ZERO,
         Input::Accepted {
             conn: client,
-            listener: external(Transport::Tcp),
+            listener: external(&b, Transport::Tcp),
             peer: "127.0.0.1:41000".parse().unwrap(),
         },
     );
     let invite = INVITE.replace("SIP/2.0/UDP 127.0.0.1:5070", "SIP/2.0/TCP 127.0.0.1:5070");
     b.handle(
         Timestamp::from_millis(1),
-        Input::StreamData {
+        Input::Data {
             conn: client,
             bytes: Bytes::from(invite),
         },
@@ -506,60 +545,141 @@ fn idle_connections_are_closed_outbound_after_five_minutes_inbound_after_two_hou
     );
 }
 
+/// A node's request toward a client known only by a host name, over TCP.
+const BYE_TO_A_NAME: &str = "BYE sip:alice@client.example.com:5099;transport=tcp SIP/2.0\r\n\
+Via: SIP/2.0/TCP 127.0.0.1:5080;branch=z9hG4bKnode1\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:bob@127.0.0.1:5080>;tag=2\r\n\
+To: <sip:alice@client.example.com>;tag=1\r\n\
+Call-ID: resolve-1@127.0.0.1\r\n\
+CSeq: 2 BYE\r\n\
+Content-Length: 0\r\n\r\n";
+
+/// A registered node's TCP connection (conn 20) sends [`BYE_TO_A_NAME`]: the balancer and
+/// the token of the name resolution it asked for.
+fn node_request_to_a_name(config: Config) -> (Balancer, u64) {
+    let mut b = Balancer::new(config, Timestamp::ZERO).unwrap();
+    register_node(&mut b, Timestamp::ZERO);
+    let node = ConnId(20);
+    b.handle(
+        Timestamp::from_millis(1),
+        Input::Accepted {
+            conn: node,
+            listener: internal(&b, Transport::Tcp),
+            peer: "127.0.0.1:5080".parse().unwrap(),
+        },
+    );
+    b.handle(
+        Timestamp::from_millis(2),
+        Input::Data {
+            conn: node,
+            bytes: Bytes::from_static(BYE_TO_A_NAME.as_bytes()),
+        },
+    );
+    let out = drain(&mut b);
+    let resolve = out.iter().find_map(|o| match o {
+        Output::Resolve {
+            token,
+            host,
+            port,
+            ipv6,
+        } => Some((*token, host.clone(), *port, *ipv6)),
+        _ => None,
+    });
+    let (token, host, port, ipv6) =
+        resolve.unwrap_or_else(|| panic!("no name resolution asked for: {out:?}"));
+    assert_eq!(
+        (host.as_str(), port, ipv6),
+        ("client.example.com", 5099, false)
+    );
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Connect { .. })),
+        "nothing is sent before the name resolves: {out:?}"
+    );
+    (b, token)
+}
+
 #[test]
 fn a_resolved_host_name_is_sent_on_a_stream_like_any_address() {
-    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
-    let listener = external(Transport::Tcp);
-    let payload = Bytes::from_static(b"BYE sip:alice@client.example.com SIP/2.0\r\n\r\n");
+    let (mut b, token) = node_request_to_a_name(Config::embedded_default());
     let to: SocketAddr = "127.0.0.1:5099".parse().unwrap();
     b.handle(
-        Timestamp::ZERO,
+        Timestamp::from_millis(3),
         Input::Resolved {
-            listener,
-            host: "client.example.com".into(),
-            port: 5099,
+            token,
             addr: Some(to),
-            payload: payload.clone(),
         },
     );
     let out = drain(&mut b);
     let Some(Output::Connect {
         conn,
-        listener: l,
         to: dest,
+        from,
+        tls,
     }) = out.first().cloned()
     else {
         panic!("no connection opened: {out:?}")
     };
-    assert_eq!((l, dest), (listener, to));
-    assert_eq!(out.get(1), Some(&Output::Write { conn, payload }));
-    // A name that does not resolve sends nothing (isSend5xxResponse is off by default).
+    assert_eq!(
+        (from, dest, tls),
+        (Some(external(&b, Transport::Tcp)), to, None)
+    );
+    assert!(
+        matches!(out.get(1), Some(Output::Write { conn: c, payload }) if *c == conn && payload.starts_with(b"BYE sip:alice@client.example.com")),
+        "{out:?}"
+    );
+    // An answer nobody waits for (a second answer, an unknown token) does nothing.
     b.handle(
-        Timestamp::ZERO,
+        Timestamp::from_millis(4),
         Input::Resolved {
-            listener,
-            host: "nowhere.invalid".into(),
-            port: 5060,
-            addr: None,
-            payload: Bytes::from_static(b"x"),
+            token,
+            addr: Some(to),
         },
     );
     assert!(drain(&mut b).is_empty());
 }
 
+#[test]
+fn a_host_name_that_does_not_resolve_sends_nothing_or_the_configured_5xx() {
+    // isSend5xxResponse is off by default: nothing is sent.
+    let (mut b, token) = node_request_to_a_name(Config::embedded_default());
+    b.handle(
+        Timestamp::from_millis(3),
+        Input::Resolved { token, addr: None },
+    );
+    assert!(drain(&mut b).is_empty());
+    // With it on, the node gets the 5xx on its connection (§1.16).
+    let mut config = Config::embedded_default();
+    config.sip.send_5xx_response = true;
+    let (mut b, token) = node_request_to_a_name(config);
+    b.handle(
+        Timestamp::from_millis(3),
+        Input::Resolved { token, addr: None },
+    );
+    let out = drain(&mut b);
+    assert!(
+        matches!(&out[..], [Output::Write { conn: ConnId(20), payload }] if payload.starts_with(b"SIP/2.0 503")),
+        "{out:?}"
+    );
+}
+
 const NODE2_START: &str = r#"{"start":{"hostName":"node2","ip":"127.0.0.1","udpPort":"5090","tcpPort":"5090","version":"0","sessionId":"1510844617582"}}"#;
 
 fn register(b: &mut Balancer, now: Timestamp, body: &str) {
-    b.handle(
-        now,
-        Input::ServiceData {
-            service: Service::Heartbeat,
-            conn: ConnId(1),
-            peer: peer(),
-            bytes: http_post(body),
-        },
-    );
-    drain(b);
+    service(b, now, Role::Heartbeat, ConnId(1), http_post(body));
+}
+
+/// The cluster events among `out` (kind and node), and the other outputs.
+fn split_cluster_events(out: Vec<Output>) -> (Vec<(ClusterEventKind, String)>, Vec<Output>) {
+    let mut events = Vec::new();
+    let mut rest = Vec::new();
+    for o in out {
+        match o {
+            Output::Cluster { kind, node } => events.push((kind, node)),
+            other => rest.push(other),
+        }
+    }
+    (events, rest)
 }
 
 /// The datagrams sent to a node port (5080 or 5090) that start with `start`.
@@ -573,7 +693,7 @@ fn invite_from_client(b: &mut Balancer, now: Timestamp, invite: &str) -> Vec<Out
     b.handle(
         now,
         Input::Datagram {
-            listener: external(Transport::Udp),
+            listener: external(b, Transport::Udp),
             from: "127.0.0.1:5070".parse().unwrap(),
             payload: Bytes::from(invite.to_owned()),
         },
@@ -669,14 +789,6 @@ fn node_response(request: &Bytes, status: &str) -> Bytes {
     ))
 }
 
-fn internal(transport: Transport) -> ListenerId {
-    ListenerId {
-        leg: Leg::Internal,
-        transport,
-        ipv6: false,
-    }
-}
-
 #[test]
 fn a_node_that_answers_is_neither_retransmitted_to_nor_failed_over_and_its_time_is_measured() {
     let mut config = Config::embedded_default();
@@ -694,7 +806,7 @@ fn a_node_that_answers_is_neither_retransmitted_to_nor_failed_over_and_its_time_
     b.handle(
         Timestamp::from_millis(25),
         Input::Datagram {
-            listener: internal(Transport::Udp),
+            listener: internal(&b, Transport::Udp),
             from: "127.0.0.1:5080".parse().unwrap(),
             payload: node_response(&forwarded, "180 Ringing"),
         },
@@ -703,7 +815,7 @@ fn a_node_that_answers_is_neither_retransmitted_to_nor_failed_over_and_its_time_
     assert!(out.iter().any(
         |o| matches!(o, Output::SendDatagram { payload, .. } if payload.starts_with(b"SIP/2.0 180"))
     ));
-    assert_eq!(b.forwarder.transactions().len(), 0);
+    assert_eq!(b.sip.forwarder().transactions().len(), 0);
     let node = b.cluster().registry().all_nodes().next().unwrap().id;
     let out = run_until(&mut b, Timestamp::from_millis(40_000));
     assert_eq!(sent_to(&out, 5080, "INVITE"), 0, "{out:?}");
@@ -789,15 +901,20 @@ fn a_suspect_node_is_trusted_again_when_it_answers_sip() {
     b.handle(
         Timestamp::from_millis(1600),
         Input::Datagram {
-            listener: internal(Transport::Udp),
+            listener: internal(&b, Transport::Udp),
             from: SocketAddr::new(addr, silent),
             payload: node_response(&forwarded, "180 Ringing"),
         },
     );
-    let out = drain(&mut b);
+    let (events, out) = split_cluster_events(drain(&mut b));
     assert!(
         out.is_empty(),
         "a late answer of the abandoned node reaches nobody: {out:?}"
+    );
+    let name = if silent == 5080 { "node1" } else { "node2" };
+    assert_eq!(
+        events,
+        vec![(ClusterEventKind::NodeTrusted, format!("{name}/127.0.0.1"))]
     );
     assert!(
         !b.cluster()
@@ -836,7 +953,7 @@ fn invite_refused_by_one_of_two() -> (Balancer, u16, u16, Vec<Output>) {
     b.handle(
         Timestamp::from_millis(11),
         Input::SendFailed {
-            listener: internal(Transport::Udp),
+            listener: internal(&b, Transport::Udp),
             to: SocketAddr::new("127.0.0.1".parse().unwrap(), dead),
         },
     );
@@ -905,7 +1022,7 @@ fn answer_probe(b: &mut Balancer, now: Timestamp, probe: &Bytes) -> Vec<Output> 
     b.handle(
         now,
         Input::Datagram {
-            listener: internal(Transport::Udp),
+            listener: internal(b, Transport::Udp),
             from: "127.0.0.1:5080".parse().unwrap(),
             payload: node_response(probe, "200 OK"),
         },
@@ -1001,12 +1118,15 @@ fn a_suspect_node_is_probed_after_a_hold_down_and_trusted_again_when_it_answers(
     b.handle(
         Timestamp::from_millis(1900),
         Input::Datagram {
-            listener: internal(Transport::Udp),
+            listener: internal(&b, Transport::Udp),
             from: SocketAddr::new(addr, dead),
             payload: node_response(&probe, "200 OK"),
         },
     );
-    assert!(drain(&mut b).is_empty());
+    let (events, out) = split_cluster_events(drain(&mut b));
+    assert!(out.is_empty(), "the probe's answer reaches nobody: {out:?}");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].0, ClusterEventKind::NodeTrusted);
     assert!(
         !b.cluster()
             .registry()
@@ -1041,4 +1161,862 @@ Content-Length: 0\r\n\r\n";
     register(&mut b, Timestamp::from_millis(5_100), NODE_START);
     let out = invite_from_client(&mut b, Timestamp::from_millis(5_200), bye);
     assert_eq!(sent_to(&out, 5080, "BYE"), 1, "{out:?}");
+}
+
+fn at(ms: u64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
+/// The connections opened among `out`, with their destinations.
+fn connects(out: &[Output]) -> Vec<(ConnId, SocketAddr)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Connect { conn, to, .. } => Some((*conn, *to)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What was written on `conn` among `out`.
+fn writes_on(out: &[Output], conn: ConnId) -> Vec<Bytes> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Write { conn: c, payload } if *c == conn => Some(payload.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn tcp_invite() -> String {
+    INVITE.replace("SIP/2.0/UDP 127.0.0.1:5070", "SIP/2.0/TCP 127.0.0.1:5070")
+}
+
+/// A caller's INVITE over TCP (conn 7) with `nodes` registered: the balancer, the connection
+/// it opened toward a node and that node's address.
+fn tcp_invite_with(config: Config, nodes: &[&str]) -> (Balancer, ConnId, SocketAddr) {
+    let mut b = Balancer::new(config, Timestamp::ZERO).unwrap();
+    for node in nodes {
+        register(&mut b, at(1), node);
+    }
+    b.handle(
+        at(2),
+        Input::Accepted {
+            conn: ConnId(7),
+            listener: external(&b, Transport::Tcp),
+            peer: "127.0.0.1:41000".parse().unwrap(),
+        },
+    );
+    b.handle(
+        at(3),
+        Input::Data {
+            conn: ConnId(7),
+            bytes: Bytes::from(tcp_invite()),
+        },
+    );
+    let out = drain(&mut b);
+    let [(conn, to)] = connects(&out)[..] else {
+        panic!("one connection toward a node: {out:?}")
+    };
+    assert!(
+        writes_on(&out, conn)
+            .iter()
+            .any(|p| p.starts_with(b"INVITE ")),
+        "{out:?}"
+    );
+    (b, conn, to)
+}
+
+/// Nodes that outlive the test without heartbeats, and INVITEs that only move when their
+/// connection fails.
+fn patient_config() -> Config {
+    let mut config = Config::embedded_default();
+    config.common.node_timeout = Duration::from_secs(600);
+    config.sip.invite_failover_timeout = Duration::from_secs(300);
+    config
+}
+
+#[test]
+fn an_outbound_connection_never_established_is_closed_after_ten_seconds_and_the_invite_moves() {
+    let (mut b, first, first_node) = tcp_invite_with(patient_config(), &[NODE_START, NODE2_START]);
+    let deadline = 3 + net::CONNECT_TIMEOUT.as_millis() as u64;
+    let out = run_until(&mut b, at(deadline - 1));
+    assert!(
+        !out.contains(&Output::Close { conn: first }),
+        "closed too early: {out:?}"
+    );
+    let out = run_until(&mut b, at(deadline));
+    assert_eq!(out.first(), Some(&Output::Close { conn: first }), "{out:?}");
+    let [(second, second_node)] = connects(&out)[..] else {
+        panic!("the INVITE moves to the other node: {out:?}")
+    };
+    assert_ne!(second_node, first_node);
+    assert!(writes_on(&out, second)
+        .iter()
+        .any(|p| p.starts_with(b"INVITE ")));
+    let silent = b
+        .cluster()
+        .registry()
+        .find_by_addr(first_node.ip(), first_node.port())
+        .unwrap();
+    assert!(silent.suspect, "the unreachable node is suspect");
+    // The driver's late report on the forgotten connection changes nothing.
+    b.handle(at(deadline + 1), Input::Connected { conn: first });
+    assert!(drain(&mut b).is_empty());
+}
+
+#[test]
+fn a_lone_node_that_cannot_be_reached_gets_the_caller_the_configured_5xx() {
+    let mut config = patient_config();
+    config.sip.send_5xx_response = true;
+    let (mut b, _, _) = tcp_invite_with(config, &[NODE_START]);
+    let timeout = net::CONNECT_TIMEOUT.as_millis() as u64;
+    let refused = |out: &[Output]| {
+        writes_on(out, ConnId(7))
+            .iter()
+            .any(|p| p.starts_with(b"SIP/2.0 503"))
+    };
+    // The suspect node is the only one: the INVITE is tried once more on a new connection.
+    let out = run_until(&mut b, at(3 + timeout));
+    let [(second, _)] = connects(&out)[..] else {
+        panic!("one more attempt: {out:?}")
+    };
+    assert!(writes_on(&out, second)
+        .iter()
+        .any(|p| p.starts_with(b"INVITE ")));
+    assert!(!refused(&out), "{out:?}");
+    let out = run_until(&mut b, at(3 + 2 * timeout - 1));
+    assert!(!refused(&out), "{out:?}");
+    // That one times out too: the caller gets the 503, and the INVITE goes nowhere else.
+    let out = run_until(&mut b, at(3 + 2 * timeout));
+    assert!(out.contains(&Output::Close { conn: second }), "{out:?}");
+    assert!(refused(&out), "the caller gets a 503: {out:?}");
+    assert!(
+        connects(&out).iter().all(|(c, _)| !writes_on(&out, *c)
+            .iter()
+            .any(|p| p.starts_with(b"INVITE "))),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn an_accepted_tls_connection_that_sends_nothing_is_closed_after_ten_seconds() {
+    let mut config = Config::embedded_default();
+    config.sip.external.ports.tls = Some(5061);
+    let mut b = Balancer::new(config, Timestamp::ZERO).unwrap();
+    let tls = external(&b, Transport::Tls);
+    assert!(b
+        .listeners()
+        .iter()
+        .any(|l| l.id == tls && l.port == 5061 && l.tls.is_some()));
+    let (silent, talking) = (ConnId(30), ConnId(31));
+    for conn in [silent, talking] {
+        b.handle(
+            Timestamp::ZERO,
+            Input::Accepted {
+                conn,
+                listener: tls,
+                peer: peer(),
+            },
+        );
+    }
+    b.handle(
+        at(1_000),
+        Input::Data {
+            conn: talking,
+            bytes: Bytes::from_static(b"\r\n\r\n"),
+        },
+    );
+    assert_eq!(writes_on(&drain(&mut b), talking).len(), 1);
+    let out = run_until(&mut b, at(9_999));
+    assert!(out.is_empty(), "{out:?}");
+    let out = run_until(&mut b, at(10_000));
+    assert_eq!(out, vec![Output::Close { conn: silent }]);
+}
+
+const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// External and internal WebSocket listeners (5062, 5067).
+fn ws_config() -> Config {
+    let mut config = Config::embedded_default();
+    config.sip.external.ports.ws = Some(5062);
+    config.sip.internal.ports.ws = Some(5067);
+    config
+}
+
+fn upgrade_request(protocol: Option<&str>) -> Bytes {
+    let protocol = protocol
+        .map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n"))
+        .unwrap_or_default();
+    Bytes::from(format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:5062\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n{protocol}\r\n"
+    ))
+}
+
+/// A WebSocket client accepted on the external WS listener as `conn`, sending `request`.
+fn ws_accept(b: &mut Balancer, now: Timestamp, conn: ConnId, request: Bytes) -> Vec<Output> {
+    let on = external(b, Transport::Ws);
+    b.handle(
+        now,
+        Input::Accepted {
+            conn,
+            listener: on,
+            peer: "127.0.0.1:42000".parse().unwrap(),
+        },
+    );
+    b.handle(
+        now,
+        Input::Data {
+            conn,
+            bytes: request,
+        },
+    );
+    drain(b)
+}
+
+/// The browser's end of a WebSocket connection: masks what it sends.
+fn ws_client_codec() -> crate::ws::WsCodec {
+    crate::ws::WsCodec::new(crate::ws::Role::Client, crate::ws::MAX_MESSAGE, 7)
+}
+
+/// Decodes `frame`, written by the balancer toward a WebSocket client or by a node, as one
+/// complete unmasked text frame.
+fn unmasked_text(frame: &Bytes) -> Bytes {
+    assert_eq!(frame[0], 0x81, "one final text frame: {frame:?}");
+    assert_eq!(frame[1] & 0x80, 0, "unmasked: {frame:?}");
+    let mut codec = ws_client_codec();
+    codec.feed(frame);
+    match codec.next_event() {
+        Ok(Some(crate::ws::WsEvent::Message {
+            text: true,
+            payload,
+        })) => {
+            assert_eq!(codec.next_event(), Ok(None), "one frame only");
+            payload
+        }
+        other => panic!("not a text message: {other:?}"),
+    }
+}
+
+const WS_INVITE: &str = "INVITE sip:bob@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bKws1;rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@127.0.0.1>;tag=1\r\n\
+To: <sip:bob@127.0.0.1:5060>\r\n\
+Call-ID: ws-call-1@127.0.0.1\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:alice@df7jal23ls0d.invalid;transport=ws>\r\n\
+Content-Length: 0\r\n\r\n";
+
+#[test]
+fn a_websocket_upgrade_offering_sip_is_accepted_with_the_accept_hash() {
+    let mut b = Balancer::new(ws_config(), Timestamp::ZERO).unwrap();
+    let conn = ConnId(40);
+    let out = ws_accept(&mut b, Timestamp::ZERO, conn, upgrade_request(Some("sip")));
+    let [Output::Write { conn: c, payload }] = &out[..] else {
+        panic!("one answer: {out:?}")
+    };
+    assert_eq!(*c, conn);
+    let text = String::from_utf8_lossy(payload);
+    assert!(text.starts_with("HTTP/1.1 101 "), "{text}");
+    let accept = crate::ws::handshake::accept_key(WS_KEY);
+    assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert!(
+        text.contains(&format!("Sec-WebSocket-Accept: {accept}\r\n")),
+        "{text}"
+    );
+    assert!(text.contains("Sec-WebSocket-Protocol: sip\r\n"), "{text}");
+    // The upgrade finished: no handshake deadline is left for the connection.
+    assert!(!b
+        .deadlines()
+        .iter()
+        .any(|(_, t)| *t == Timer::Handshake(conn)));
+}
+
+#[test]
+fn a_websocket_upgrade_without_sip_is_refused_400_and_closed() {
+    let mut b = Balancer::new(ws_config(), Timestamp::ZERO).unwrap();
+    let conn = ConnId(41);
+    let out = ws_accept(&mut b, Timestamp::ZERO, conn, upgrade_request(None));
+    assert!(
+        matches!(&out[..], [Output::Write { conn: c, payload }, Output::Close { conn: closed }]
+            if *c == conn && *closed == conn && payload.starts_with(b"HTTP/1.1 400 ")),
+        "{out:?}"
+    );
+    assert_eq!(b.sip.connections(), 0);
+}
+
+#[test]
+fn sip_over_websocket_reaches_the_node_as_plain_sip_and_answers_return_as_text_frames() {
+    let mut config = ws_config();
+    // The nodes speak UDP.
+    config.sip.internal_transport = Some(Transport::Udp);
+    let mut b = Balancer::new(config, Timestamp::ZERO).unwrap();
+    register(&mut b, at(1), NODE_START);
+    let conn = ConnId(42);
+    ws_accept(&mut b, at(2), conn, upgrade_request(Some("sip")));
+    let mut client = ws_client_codec();
+    let frame = client.encode_message(WS_INVITE.as_bytes(), true);
+    assert_ne!(frame[1] & 0x80, 0, "a client's frame is masked");
+    b.handle(at(3), Input::Data { conn, bytes: frame });
+    let out = drain(&mut b);
+    let forwarded = datagrams_to(&out, 5080, "INVITE ");
+    assert_eq!(forwarded.len(), 1, "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&forwarded[0]).contains("Call-ID: ws-call-1@127.0.0.1\r\n"),
+        "{out:?}"
+    );
+    // The 100 Trying goes back on the client's connection as one unmasked text frame.
+    let back = writes_on(&out, conn);
+    assert_eq!(back.len(), 1, "{out:?}");
+    assert!(unmasked_text(&back[0]).starts_with(b"SIP/2.0 100 "));
+    // So does the node's answer.
+    b.handle(
+        at(4),
+        Input::Datagram {
+            listener: internal(&b, Transport::Udp),
+            from: "127.0.0.1:5080".parse().unwrap(),
+            payload: node_response(&forwarded[0], "180 Ringing"),
+        },
+    );
+    let out = drain(&mut b);
+    let back = writes_on(&out, conn);
+    assert_eq!(back.len(), 1, "{out:?}");
+    let ringing = unmasked_text(&back[0]);
+    assert!(ringing.starts_with(b"SIP/2.0 180 "), "{ringing:?}");
+    assert!(String::from_utf8_lossy(&ringing).contains("branch=z9hG4bKws1"));
+}
+
+#[test]
+fn a_websocket_ping_gets_a_pong() {
+    let mut b = Balancer::new(ws_config(), Timestamp::ZERO).unwrap();
+    let conn = ConnId(43);
+    ws_accept(&mut b, Timestamp::ZERO, conn, upgrade_request(Some("sip")));
+    let mut client = ws_client_codec();
+    b.handle(
+        at(1),
+        Input::Data {
+            conn,
+            bytes: client.encode_ping(b"are you there"),
+        },
+    );
+    let out = drain(&mut b);
+    let [Output::Write { conn: c, payload }] = &out[..] else {
+        panic!("one pong: {out:?}")
+    };
+    assert_eq!(*c, conn);
+    client.feed(payload);
+    assert_eq!(
+        client.next_event(),
+        Ok(Some(crate::ws::WsEvent::Pong(Bytes::from_static(
+            b"are you there"
+        ))))
+    );
+}
+
+/// A node that takes SIP over WebSocket only (plus UDP for nothing here).
+const NODE_WS_START: &str = r#"{"start":{"hostName":"node1","ip":"127.0.0.1","wsPort":"5082","version":"0","sessionId":"1510844617581","heartbeatPort":"2222"}}"#;
+
+#[test]
+fn an_outbound_websocket_connection_upgrades_before_it_carries_sip() {
+    let mut b = Balancer::new(ws_config(), Timestamp::ZERO).unwrap();
+    register(&mut b, at(1), NODE_WS_START);
+    let client = ConnId(44);
+    ws_accept(&mut b, at(2), client, upgrade_request(Some("sip")));
+    let mut client_codec = ws_client_codec();
+    b.handle(
+        at(3),
+        Input::Data {
+            conn: client,
+            bytes: client_codec.encode_message(WS_INVITE.as_bytes(), true),
+        },
+    );
+    let out = drain(&mut b);
+    let Some(Output::Connect {
+        conn: node,
+        to,
+        from,
+        tls,
+    }) = out
+        .iter()
+        .find(|o| matches!(o, Output::Connect { .. }))
+        .cloned()
+    else {
+        panic!("no connection toward the node: {out:?}")
+    };
+    assert_eq!(to, "127.0.0.1:5082".parse().unwrap());
+    assert_eq!(from, Some(internal(&b, Transport::Ws)));
+    assert_eq!(tls, None::<ClientTls>);
+    // The upgrade request first, and nothing else until the node switches protocols.
+    let written = writes_on(&out, node);
+    let [request] = &written[..] else {
+        panic!("only the upgrade request: {out:?}")
+    };
+    let request = String::from_utf8_lossy(request).into_owned();
+    assert!(request.starts_with("GET / HTTP/1.1\r\n"), "{request}");
+    assert!(
+        request.contains("Sec-WebSocket-Protocol: sip\r\n"),
+        "{request}"
+    );
+    b.handle(at(4), Input::Connected { conn: node });
+    assert!(writes_on(&drain(&mut b), node).is_empty());
+    // The node's 101.
+    let key = request
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .expect("a key");
+    let switching = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: sip\r\n\r\n",
+        crate::ws::handshake::accept_key(key)
+    );
+    b.handle(
+        at(5),
+        Input::Data {
+            conn: node,
+            bytes: Bytes::from(switching),
+        },
+    );
+    let out = drain(&mut b);
+    let written = writes_on(&out, node);
+    let [frame] = &written[..] else {
+        panic!("the held INVITE: {out:?}")
+    };
+    assert_ne!(
+        frame[1] & 0x80,
+        0,
+        "the balancer's frames toward a node are masked"
+    );
+    let mut node_codec =
+        crate::ws::WsCodec::new(crate::ws::Role::Server, crate::ws::MAX_MESSAGE, 0);
+    node_codec.feed(frame);
+    let Ok(Some(crate::ws::WsEvent::Message {
+        text: true,
+        payload: invite,
+    })) = node_codec.next_event()
+    else {
+        panic!("not a text message")
+    };
+    let text = String::from_utf8_lossy(&invite);
+    assert!(text.starts_with("INVITE sip:bob@127.0.0.1:"), "{text}");
+    assert!(text.contains("Call-ID: ws-call-1@127.0.0.1\r\n"), "{text}");
+    // The node's answer (an unmasked frame) reaches the client as one unmasked text frame.
+    let ringing = node_response(&invite, "180 Ringing");
+    b.handle(
+        at(6),
+        Input::Data {
+            conn: node,
+            bytes: node_codec.encode_message(&ringing, true),
+        },
+    );
+    let out = drain(&mut b);
+    let back = writes_on(&out, client);
+    assert_eq!(back.len(), 1, "{out:?}");
+    assert!(unmasked_text(&back[0]).starts_with(b"SIP/2.0 180 "));
+}
+
+/// A WebSocket client (conn 44) sends an INVITE that must reach a node over WebSocket: the
+/// balancer and the connection it opened toward the node, with the upgrade request.
+fn ws_invite_toward_a_ws_node(config: Config) -> (Balancer, ConnId, String) {
+    let mut b = Balancer::new(config, Timestamp::ZERO).unwrap();
+    register(&mut b, at(1), NODE_WS_START);
+    ws_accept(&mut b, at(2), ConnId(44), upgrade_request(Some("sip")));
+    b.handle(
+        at(3),
+        Input::Data {
+            conn: ConnId(44),
+            bytes: ws_client_codec().encode_message(WS_INVITE.as_bytes(), true),
+        },
+    );
+    let out = drain(&mut b);
+    let [(node, _)] = connects(&out)[..] else {
+        panic!("one connection toward the node: {out:?}")
+    };
+    let written = writes_on(&out, node);
+    let [request] = &written[..] else {
+        panic!("only the upgrade request: {out:?}")
+    };
+    (b, node, String::from_utf8_lossy(request).into_owned())
+}
+
+#[test]
+fn an_outbound_websocket_upgrade_left_half_answered_is_closed_after_ten_seconds() {
+    let mut config = ws_config();
+    config.common.node_timeout = Duration::from_secs(600);
+    let (mut b, node, _) = ws_invite_toward_a_ws_node(config);
+    b.handle(at(4), Input::Connected { conn: node });
+    b.handle(
+        at(5),
+        Input::Data {
+            conn: node,
+            bytes: Bytes::from_static(b"HTTP/1.1 101 Switching Protocols\r\n"),
+        },
+    );
+    assert!(drain(&mut b).is_empty());
+    let deadline = 4 + net::HANDSHAKE_TIMEOUT.as_millis() as u64;
+    let out = run_until(&mut b, at(deadline - 1));
+    assert!(!out.contains(&Output::Close { conn: node }), "{out:?}");
+    let out = run_until(&mut b, at(deadline));
+    assert!(out.contains(&Output::Close { conn: node }), "{out:?}");
+}
+
+#[test]
+fn a_heartbeat_fed_one_byte_at_a_time_is_answered_once() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    let conn = ConnId(3);
+    b.handle(
+        Timestamp::ZERO,
+        Input::Accepted {
+            conn,
+            listener: listener(&b, Role::Heartbeat),
+            peer: peer(),
+        },
+    );
+    let request = http_post(NODE_START);
+    let mut out = Vec::new();
+    for (i, byte) in request.iter().enumerate() {
+        b.handle(
+            at(i as u64),
+            Input::Data {
+                conn,
+                bytes: Bytes::copy_from_slice(&[*byte]),
+            },
+        );
+        let step = drain(&mut b);
+        if i + 1 < request.len() {
+            assert!(step.is_empty(), "answered after {} bytes: {step:?}", i + 1);
+        }
+        out.extend(step);
+    }
+    let (_, out) = split_cluster_events(out);
+    assert!(
+        matches!(&out[..], [Output::Write { conn: c, payload }, Output::Close { conn: closed }]
+            if *c == conn && *closed == conn && payload.ends_with(br#"{"start":"OK"}"#)),
+        "{out:?}"
+    );
+    assert_eq!(b.cluster().registry().all_nodes().count(), 1);
+}
+
+#[test]
+fn a_service_request_over_64_kib_is_refused_and_closed() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    // A head that never ends.
+    let conn = ConnId(4);
+    let mut head = b"GET /lbinfo HTTP/1.1\r\nX-Padding: ".to_vec();
+    head.resize(services::SERVICE_MAX_BYTES + 1024, b'a');
+    let out = service(
+        &mut b,
+        Timestamp::ZERO,
+        Role::Management,
+        conn,
+        Bytes::from(head),
+    );
+    assert!(
+        matches!(&out[..], [Output::Write { conn: c, payload }, Output::Close { conn: closed }]
+            if *c == conn && *closed == conn && payload.starts_with(b"HTTP/1.1 431 ")),
+        "{out:?}"
+    );
+    // A body announced larger than the limit.
+    let conn = ConnId(5);
+    let post = format!(
+        "POST / HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{",
+        services::SERVICE_MAX_BYTES + 1
+    );
+    let out = service(
+        &mut b,
+        Timestamp::ZERO,
+        Role::Heartbeat,
+        conn,
+        Bytes::from(post),
+    );
+    assert!(
+        matches!(&out[..], [Output::Write { conn: c, payload }, Output::Close { conn: closed }]
+            if *c == conn && *closed == conn && payload.starts_with(b"HTTP/1.1 413 ")),
+        "{out:?}"
+    );
+    // Later bytes on the closed connection are ignored.
+    b.handle(
+        at(1),
+        Input::Data {
+            conn,
+            bytes: Bytes::from_static(b"}"),
+        },
+    );
+    assert!(drain(&mut b).is_empty());
+}
+
+#[test]
+fn a_silent_service_connection_is_closed_after_thirty_seconds() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    let (silent, slow) = (ConnId(10), ConnId(11));
+    for (conn, role) in [(silent, Role::Heartbeat), (slow, Role::Management)] {
+        b.handle(
+            Timestamp::ZERO,
+            Input::Accepted {
+                conn,
+                listener: listener(&b, role),
+                peer: peer(),
+            },
+        );
+    }
+    // Bytes give a connection another 30 s.
+    b.handle(
+        at(10_000),
+        Input::Data {
+            conn: slow,
+            bytes: Bytes::from_static(b"GET /lb"),
+        },
+    );
+    assert!(run_until(&mut b, at(29_999)).is_empty());
+    assert_eq!(
+        run_until(&mut b, at(30_000)),
+        vec![Output::Close { conn: silent }]
+    );
+    assert!(run_until(&mut b, at(39_999)).is_empty());
+    assert_eq!(
+        run_until(&mut b, at(40_000)),
+        vec![Output::Close { conn: slow }]
+    );
+}
+
+/// The stop notification among `out`: its connection, destination and request.
+fn stop_notification(out: &[Output]) -> (ConnId, SocketAddr, Bytes) {
+    let (_, out) = split_cluster_events(out.to_vec());
+    let [Output::Connect {
+        conn,
+        to,
+        from: None,
+        tls: None,
+    }, Output::Write {
+        conn: written,
+        payload,
+    }] = &out[..]
+    else {
+        panic!("one stop notification: {out:?}")
+    };
+    assert_eq!(written, conn);
+    assert!(payload.ends_with(br#"{"stop":{"ipAddress":"127.0.0.1","port":2610}}"#));
+    (*conn, *to, payload.clone())
+}
+
+#[test]
+fn lbstop_closes_the_management_port_then_notifies_the_nodes_and_exits_once_they_answered() {
+    let mut b = Balancer::new(patient_config(), Timestamp::ZERO).unwrap();
+    register_node(&mut b, Timestamp::ZERO);
+    let out = service(
+        &mut b,
+        at(10),
+        Role::Management,
+        ConnId(2),
+        Bytes::from_static(b"GET /lbstop HTTP/1.1\r\n\r\n"),
+    );
+    assert!(
+        matches!(&out[..], [Output::Write { payload, .. }, Output::Close { conn: ConnId(2) }, Output::CloseListener { id }]
+            if payload.starts_with(b"HTTP/1.1 200 ") && *id == listener(&b, Role::Management)),
+        "{out:?}"
+    );
+    let stop_at = 10 + b.config().common.shutdown_timeout.as_millis() as u64;
+    let out = run_until(&mut b, at(stop_at - 1));
+    assert!(out.is_empty(), "nothing before shutdownTimeout: {out:?}");
+    let out = run_until(&mut b, at(stop_at));
+    let (conn, to, _) = stop_notification(&out);
+    assert_eq!(to, "127.0.0.1:2222".parse().unwrap());
+    b.handle(at(stop_at + 5), Input::Connected { conn });
+    b.handle(
+        at(stop_at + 6),
+        Input::Data {
+            conn,
+            bytes: Bytes::from_static(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"stop\":\"OK\"}",
+            ),
+        },
+    );
+    assert!(drain(&mut b).is_empty());
+    b.handle(
+        at(stop_at + 7),
+        Input::Closed {
+            conn,
+            reason: CloseReason::PeerClosed,
+        },
+    );
+    assert_eq!(drain(&mut b), vec![Output::Exit]);
+    // Exit comes once.
+    assert!(run_until(&mut b, at(stop_at + 10_000))
+        .iter()
+        .all(|o| *o != Output::Exit));
+}
+
+#[test]
+fn a_node_that_never_answers_the_stop_notification_delays_the_exit_by_two_seconds() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    register_node(&mut b, Timestamp::ZERO);
+    b.shutdown(at(100));
+    let (conn, _, _) = stop_notification(&drain(&mut b));
+    let limit = 100 + notify::NOTIFY_LIMIT.as_millis() as u64;
+    let out = run_until(&mut b, at(limit - 1));
+    assert!(!out.contains(&Output::Exit), "{out:?}");
+    let out = run_until(&mut b, at(limit));
+    assert_eq!(out, vec![Output::Close { conn }, Output::Exit]);
+}
+
+#[test]
+fn shutdown_with_no_node_to_notify_exits_at_once() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    b.shutdown(at(1));
+    assert_eq!(drain(&mut b), vec![Output::Exit]);
+    // A node without a heartbeatPort is not notified either.
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    register(&mut b, at(1), NODE2_START);
+    b.shutdown(at(2));
+    assert_eq!(drain(&mut b), vec![Output::Exit]);
+}
+
+#[test]
+fn a_udp_request_to_a_host_name_is_sent_once_it_resolves() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    register_node(&mut b, Timestamp::ZERO);
+    let bye = BYE_TO_A_NAME
+        .replace("SIP/2.0/TCP", "SIP/2.0/UDP")
+        .replace(";transport=tcp", "");
+    b.handle(
+        at(1),
+        Input::Datagram {
+            listener: internal(&b, Transport::Udp),
+            from: "127.0.0.1:5080".parse().unwrap(),
+            payload: Bytes::from(bye),
+        },
+    );
+    let out = drain(&mut b);
+    let [Output::Resolve {
+        token,
+        host,
+        port: 5099,
+        ipv6: false,
+    }] = &out[..]
+    else {
+        panic!("one name resolution: {out:?}")
+    };
+    assert_eq!(host, "client.example.com");
+    let to: SocketAddr = "192.0.2.7:5099".parse().unwrap();
+    b.handle(
+        at(2),
+        Input::Resolved {
+            token: *token,
+            addr: Some(to),
+        },
+    );
+    let out = drain(&mut b);
+    assert!(
+        matches!(&out[..], [Output::SendDatagram { listener, to: dest, payload }]
+            if *listener == external(&b, Transport::Udp) && *dest == to && payload.starts_with(b"BYE ")),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn poll_timeout_is_the_earliest_deadline() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    let earliest = |b: &Balancer| b.deadlines().first().map(|(at, _)| *at);
+    assert_eq!(b.poll_timeout(), earliest(&b));
+    register_node(&mut b, at(1));
+    assert!(b.deadlines().iter().any(|(_, t)| *t == Timer::Cluster));
+    assert_eq!(b.poll_timeout(), earliest(&b));
+    // A silent service connection and a stream holding half a message.
+    b.handle(
+        at(2),
+        Input::Accepted {
+            conn: ConnId(3),
+            listener: listener(&b, Role::Management),
+            peer: peer(),
+        },
+    );
+    b.handle(
+        at(3),
+        Input::Accepted {
+            conn: ConnId(4),
+            listener: external(&b, Transport::Tcp),
+            peer: peer(),
+        },
+    );
+    b.handle(
+        at(4),
+        Input::Data {
+            conn: ConnId(4),
+            bytes: Bytes::from_static(b"INVITE sip:bob@127.0.0.1 SIP/2.0\r\n"),
+        },
+    );
+    let deadlines = b.deadlines();
+    assert!(deadlines.contains(&(at(30_002), Timer::ServiceIdle(ConnId(3)))));
+    assert!(deadlines.iter().any(|(_, t)| *t == Timer::SipStreams));
+    assert!(deadlines.windows(2).all(|w| w[0].0 <= w[1].0));
+    assert_eq!(b.poll_timeout(), earliest(&b));
+    // While outputs wait, the driver must not sleep.
+    invite_from_client(&mut b, at(5), INVITE);
+    b.handle(
+        at(6),
+        Input::Datagram {
+            listener: external(&b, Transport::Udp),
+            from: "127.0.0.1:5070".parse().unwrap(),
+            payload: Bytes::from_static(INVITE.as_bytes()),
+        },
+    );
+    assert_eq!(b.poll_timeout(), Some(at(6)));
+    drain(&mut b);
+    assert_eq!(b.poll_timeout(), earliest(&b));
+    // Every step of a run keeps the rule.
+    for _ in 0..20 {
+        let Some(next) = b.poll_timeout() else { break };
+        b.handle(next, Input::Timeout);
+        drain(&mut b);
+        assert_eq!(b.poll_timeout(), earliest(&b));
+    }
+}
+
+#[test]
+fn a_node_joining_and_leaving_is_reported_as_cluster_outputs() {
+    let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
+    let out = service(
+        &mut b,
+        at(1),
+        Role::Heartbeat,
+        ConnId(1),
+        http_post(NODE_START),
+    );
+    let (events, _) = split_cluster_events(out);
+    assert_eq!(
+        events,
+        vec![(ClusterEventKind::NodeAdded, "node1/127.0.0.1".to_owned())]
+    );
+    // No more heartbeats: the node expires.
+    let (events, _) = split_cluster_events(run_until(&mut b, at(60_000)));
+    assert_eq!(
+        events,
+        vec![(ClusterEventKind::NodeRemoved, "node1/127.0.0.1".to_owned())]
+    );
+}
+
+#[test]
+fn an_invite_moved_by_the_failover_timer_is_not_sent_again_when_its_first_connection_times_out() {
+    let mut config = Config::embedded_default();
+    config.common.node_timeout = Duration::from_secs(600);
+    let (mut b, first, first_node) = tcp_invite_with(config, &[NODE_START, NODE2_START]);
+    // inviteFailoverTimeout (1 s): the INVITE moves to the other node on a new connection.
+    let out = run_until(&mut b, at(1_003));
+    let [(second, second_node)] = connects(&out)[..] else {
+        panic!("the INVITE moves: {out:?}")
+    };
+    assert_ne!(second_node, first_node);
+    let invites = |out: &[Output]| {
+        writes_on(out, second)
+            .iter()
+            .filter(|p| p.starts_with(b"INVITE "))
+            .count()
+    };
+    assert_eq!(invites(&out), 1, "{out:?}");
+    // The first connection is given up at 10 s; the INVITE it carried has already moved.
+    let deadline = 3 + net::CONNECT_TIMEOUT.as_millis() as u64;
+    let out = run_until(&mut b, at(deadline));
+    assert!(out.contains(&Output::Close { conn: first }), "{out:?}");
+    assert_eq!(invites(&out), 0, "{out:?}");
+    assert!(connects(&out).is_empty(), "{out:?}");
 }

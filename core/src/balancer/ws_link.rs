@@ -148,7 +148,8 @@ fn drain_frames(codec: &mut WsCodec, step: &mut WsStep) {
             Ok(Some(WsEvent::Ping(data))) => step.write.push(codec.encode_pong(&data)),
             Ok(Some(WsEvent::Pong(_))) => {}
             Ok(Some(WsEvent::Close { code, .. })) => {
-                step.write.push(codec.encode_close(code.unwrap_or(1000), ""));
+                step.write
+                    .push(codec.encode_close(code.unwrap_or(1000), ""));
                 step.close = true;
                 return;
             }
