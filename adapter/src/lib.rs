@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config_file;
 pub mod engine;
 pub mod errqueue;
+pub mod ids;
 pub mod logging;
 pub mod net;
 pub mod startup;

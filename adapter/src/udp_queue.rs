@@ -56,6 +56,66 @@ impl SendQueue {
     }
 }
 
+/// A [`SendQueue`] shared between the core task, which sends, and the task that drains it when
+/// the socket is writable again. The runtime passes its non-blocking `send_to`.
+#[derive(Debug, Default)]
+pub struct SharedQueue {
+    /// The datagrams waiting, and whether a task is draining them.
+    inner: std::sync::Mutex<(SendQueue, bool)>,
+}
+
+impl SharedQueue {
+    /// Sends at once with `try_send` if nothing waits and the socket takes it; else holds the
+    /// datagram behind the others. Returns true when the caller must start a draining task
+    /// (one that waits for the socket to be writable, then calls [`SharedQueue::drain`]).
+    pub fn send(
+        &self,
+        to: SocketAddr,
+        payload: Bytes,
+        try_send: impl Fn(&[u8], SocketAddr) -> std::io::Result<usize>,
+    ) -> bool {
+        let Ok(mut guard) = self.inner.lock() else {
+            return false;
+        };
+        let (queue, draining) = &mut *guard;
+        if queue.is_empty() {
+            match try_send(&payload, to) {
+                Ok(_) => return false,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(error) => {
+                    tracing::debug!(%to, %error, "send failed");
+                    return false;
+                }
+            }
+        }
+        if queue.hold(to, payload) && !*draining {
+            *draining = true;
+            return true;
+        }
+        false
+    }
+
+    /// Sends what waits, oldest first, until the socket is full again. Returns true when
+    /// everything left (the draining task ends), false when the task must wait for the socket
+    /// to be writable and call again.
+    pub fn drain(&self, try_send: impl Fn(&[u8], SocketAddr) -> std::io::Result<usize>) -> bool {
+        let Ok(mut guard) = self.inner.lock() else {
+            return true;
+        };
+        let (queue, draining) = &mut *guard;
+        while let Some((to, payload)) = queue.front() {
+            match try_send(payload, *to) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+                Err(error) => tracing::debug!(%to, %error, "send failed"),
+                Ok(_) => {}
+            }
+            queue.pop();
+        }
+        *draining = false;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +131,42 @@ mod tests {
         assert_eq!(q.dropped(), 1);
         q.pop();
         assert!(q.hold(to, Bytes::from_static(b"z")));
-        assert_eq!(q.front().map(|(_, p)| p.clone()), Some(Bytes::from_static(b"x")));
+        assert_eq!(
+            q.front().map(|(_, p)| p.clone()),
+            Some(Bytes::from_static(b"x"))
+        );
+    }
+
+    #[test]
+    fn a_full_socket_holds_datagrams_until_drained_in_order() {
+        use std::cell::RefCell;
+        let q = SharedQueue::default();
+        let to: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let full = |_: &[u8], _: SocketAddr| -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::WouldBlock.into())
+        };
+        assert!(
+            q.send(to, Bytes::from_static(b"1"), full),
+            "first hold starts a drain"
+        );
+        assert!(
+            !q.send(to, Bytes::from_static(b"2"), full),
+            "one drain at a time"
+        );
+        let sent = RefCell::new(Vec::new());
+        let open = |p: &[u8], _: SocketAddr| -> std::io::Result<usize> {
+            sent.borrow_mut().push(p.to_vec());
+            Ok(p.len())
+        };
+        // While datagrams wait, a new one queues behind them instead of overtaking.
+        assert!(!q.send(to, Bytes::from_static(b"3"), open));
+        assert!(!q.drain(full));
+        assert!(q.drain(open));
+        assert_eq!(
+            *sent.borrow(),
+            vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]
+        );
+        assert!(!q.send(to, Bytes::from_static(b"4"), open));
+        assert_eq!(sent.borrow().len(), 4);
     }
 }
