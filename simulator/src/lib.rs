@@ -13,7 +13,9 @@
 //!   expectations) under `simulator/scenarios/`.
 //! - [`world::World`]: balancers (real [`switchboard_core::balancer::Balancer`] values),
 //!   simulated nodes (UAS, heartbeat client over HTTP/JSON or SIP OPTIONS, crash, hang,
-//!   restart, graceful shutdown, upgrade) and callers (UAC with RFC 3261 UDP timers).
+//!   restart, graceful shutdown, upgrade) and callers (UAC with RFC 3261 timers), over UDP
+//!   datagrams and TCP connections (connect, ordered writes in arbitrary chunks, close,
+//!   reset when a node crashes).
 //! - [`report::Report`]: invariants broken (each with the seed), expectations, summary.
 //! - [`trace`]: input traces and their bit-for-bit [`trace::replay`].
 //!
@@ -25,11 +27,12 @@
 //! heartbeat period); every message of a call goes to the call's node while the balancer
 //! still counts it live, and in-dialog requests stay in the call's version; no balancer Via
 //! in a response delivered to a user agent; a balancer never writes or closes a connection it
-//! was not given, answers every heartbeat connection before closing it, and asks for nothing
-//! this UDP world never needs (outbound streams, name resolution, exit); an established call whose in-dialog
-//! request fails while a live node of its version exists is a violation; no busy loop (too
-//! many steps at one instant). At the end: every call attempt got a final response and the
-//! balancers' counters agree with the datagrams delivered to them.
+//! was not given or did not open, answers every heartbeat connection before closing it, and
+//! asks for nothing the simulated cluster never needs (TLS, name resolution, exit); an
+//! established call whose in-dialog request fails while a live node of its version exists
+//! is a violation; no busy loop (too many steps at one instant). At the end: every call
+//! attempt got a final response and the balancers' counters agree with the messages
+//! delivered to them.
 #![forbid(unsafe_code)]
 
 pub mod addr;

@@ -8,7 +8,7 @@
 use crate::addr;
 use crate::scenario::{Answer, HeartbeatProtocol};
 use crate::sip as s;
-use crate::world::{ms, Event, NodeDialog, NodeState, NodeTimer, Phase, World};
+use crate::world::{ms, Event, NodeDialog, NodeState, NodeTimer, Path, Phase, World};
 use bytes::Bytes;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -32,6 +32,12 @@ impl World {
     pub(crate) fn node_boot(&mut self, node: usize, version: Option<String>) {
         let now = self.now();
         let reachable = !self.partitioned.contains(&node);
+        if self.nodes[node].state == NodeState::Up {
+            // The old process ends: a hung one is killed (its connections reset), a drained
+            // one exits (they close).
+            let hung = self.nodes[node].hung;
+            self.end_node_streams(node, hung);
+        }
         let n = &mut self.nodes[node];
         if n.state != NodeState::NotStarted {
             n.session += 1 + now.as_millis();
@@ -244,7 +250,7 @@ impl World {
 
     // ----- SIP -----
 
-    pub(crate) fn node_receive(&mut self, node: usize, from: SocketAddr, payload: Bytes) {
+    pub(crate) fn node_receive(&mut self, node: usize, path: Path, payload: Bytes) {
         let n = &mut self.nodes[node];
         if n.state != NodeState::Up || n.hung || self.partitioned.contains(&node) {
             self.dropped_at_dead_nodes += 1;
@@ -254,22 +260,21 @@ impl World {
         let Ok(msg) = SipMessage::parse(payload) else {
             return;
         };
-        let _ = from;
         let Some(&c) = s::call_id(&msg).and_then(|id| self.call_index.get(id)) else {
             return;
         };
         if msg.is_request() {
             match msg.method() {
-                Some(Method::Invite) => self.node_invite(node, c, msg),
+                Some(Method::Invite) => self.node_invite(node, c, msg, path),
                 Some(Method::Ack) => {
                     if let Some(d) = self.nodes[node].dialogs.get_mut(&c) {
                         d.acked = true;
                     }
                 }
-                Some(Method::Bye) => self.node_bye(node, c, &msg),
+                Some(Method::Bye) => self.node_bye(node, c, &msg, path),
                 _ => {
                     let reply = s::response(&msg, 200, "OK", None, None, false);
-                    self.node_reply(node, &msg, reply);
+                    self.node_reply(node, path, &msg, reply);
                 }
             }
         } else if s::cseq_method(&msg) == b"BYE" {
@@ -279,10 +284,26 @@ impl World {
         }
     }
 
-    fn node_reply(&mut self, node: usize, req: &SipMessage, reply: Bytes) {
+    fn node_reply(&mut self, node: usize, path: Path, req: &SipMessage, reply: Bytes) {
         if let Some(to) = s::top_via_target(req) {
-            let from = self.nodes[node].addr;
-            self.send_udp(from, to, reply);
+            self.node_respond(node, path, to, reply);
+        }
+    }
+
+    /// Sends a response the way its request came: a datagram to `to` (the top Via's
+    /// address), or on the request's connection, or, if that one is gone, on a connection
+    /// to `to` (RFC 3261 §18.2.2).
+    fn node_respond(&mut self, node: usize, path: Path, to: SocketAddr, reply: Bytes) {
+        match path {
+            Path::Udp => {
+                let from = self.nodes[node].addr;
+                self.send_udp(from, to, reply);
+            }
+            Path::Stream { lb, conn } => {
+                if !self.peer_write(lb, conn, reply.clone()) {
+                    self.node_stream_send(node, to, reply);
+                }
+            }
         }
     }
 
@@ -290,12 +311,12 @@ impl World {
         format!("{}x{c}", self.nodes[node].name)
     }
 
-    fn node_invite(&mut self, node: usize, c: usize, msg: SipMessage) {
+    fn node_invite(&mut self, node: usize, c: usize, msg: SipMessage, path: Path) {
         let now = self.now();
         if let Some(d) = self.nodes[node].dialogs.get(&c) {
             // A retransmission: the server transaction answers with its last response.
             if let Some(r) = d.last_response.clone() {
-                self.node_reply(node, &msg, r);
+                self.node_reply(node, path, &msg, r);
             }
             return;
         }
@@ -304,6 +325,7 @@ impl World {
             return;
         };
         let mut dialog = NodeDialog {
+            path,
             invite: msg.raw().clone(),
             last_response: None,
             response_to,
@@ -325,7 +347,7 @@ impl World {
                 dialog.terminated = true;
                 self.nodes[node].dialogs.insert(c, dialog);
                 self.calls[c].node_rejected = Some(503);
-                self.node_reply(node, &msg, r);
+                self.node_reply(node, path, &msg, r);
             }
             Answer::Ok => {
                 self.nodes[node].dialogs.insert(c, dialog);
@@ -352,9 +374,9 @@ impl World {
         d.answered = true;
         d.answered_at = now;
         d.last_response = Some(r.clone());
-        let to = d.response_to;
+        let (path, to) = (d.path, d.response_to);
         self.calls[c].answered_by.get_or_insert(node);
-        self.send_udp(addr, to, r);
+        self.node_respond(node, path, to, r);
         self.node_schedule(node, ms(s::T1_MS), NodeTimer::Retransmit200(c));
         if self.calls[c].node_hangs_up {
             let hold = self.calls[c].hold;
@@ -364,23 +386,23 @@ impl World {
 
     fn node_retransmit_200(&mut self, node: usize, c: usize) {
         let now = self.now();
-        let addr = self.nodes[node].addr;
         let Some(d) = self.nodes[node].dialogs.get_mut(&c) else {
             return;
         };
         if d.acked || d.terminated || now.saturating_since(d.answered_at) >= ms(s::TIMEOUT_MS) {
             return;
         }
-        let (r, to) = (d.last_response.clone(), d.response_to);
+        let (r, path, to) = (d.last_response.clone(), d.path, d.response_to);
         d.retx_ms = (d.retx_ms * 2).min(s::T2_MS);
         let next = ms(d.retx_ms);
         if let Some(r) = r {
-            self.send_udp(addr, to, r);
+            // The UAS core retransmits a 2xx until the ACK on every transport (§13.3.1.4).
+            self.node_respond(node, path, to, r);
         }
         self.node_schedule(node, next, NodeTimer::Retransmit200(c));
     }
 
-    fn node_bye(&mut self, node: usize, c: usize, msg: &SipMessage) {
+    fn node_bye(&mut self, node: usize, c: usize, msg: &SipMessage, path: Path) {
         // Replicated dialog state: any node of the cluster can end a call some node answered.
         let known = self.calls[c].answered_by.is_some();
         if !known {
@@ -392,7 +414,7 @@ impl World {
                 None,
                 false,
             );
-            self.node_reply(node, msg, r);
+            self.node_reply(node, path, msg, r);
             return;
         }
         if let Some(d) = self.nodes[node].dialogs.get_mut(&c) {
@@ -401,7 +423,7 @@ impl World {
             self.bye_failovers += 1;
         }
         let r = s::response(msg, 200, "OK", None, None, false);
-        self.node_reply(node, msg, r);
+        self.node_reply(node, path, msg, r);
     }
 
     fn node_hangup(&mut self, node: usize, c: usize) {
@@ -428,10 +450,13 @@ impl World {
         let Some(first_hop) = first_hop else {
             return;
         };
+        // A call that came over TCP is ended over TCP.
+        let tcp = d.path != Path::Udp;
+        let transport = if tcp { "TCP" } else { "UDP" };
         let mut m = String::with_capacity(512);
         let _ = write!(
             m,
-            "BYE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bKnb{c}\r\n"
+            "BYE {target} SIP/2.0\r\nVia: SIP/2.0/{transport} {addr};branch=z9hG4bKnb{c}\r\n"
         );
         if !routes.is_empty() {
             let _ = write!(m, "Route: {}\r\n", routes.join(", "));
@@ -448,8 +473,13 @@ impl World {
         d.bye = Some(bye.clone());
         d.bye_to = first_hop;
         d.bye_sent_at = now;
-        self.send_udp(addr, first_hop, bye);
-        self.node_schedule(node, ms(s::T1_MS), NodeTimer::RetransmitBye(c));
+        if tcp {
+            // Timer E runs on unreliable transports only (§17.1.2.2).
+            self.node_stream_send(node, first_hop, bye);
+        } else {
+            self.send_udp(addr, first_hop, bye);
+            self.node_schedule(node, ms(s::T1_MS), NodeTimer::RetransmitBye(c));
+        }
     }
 
     fn node_retransmit_bye(&mut self, node: usize, c: usize) {

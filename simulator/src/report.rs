@@ -59,7 +59,7 @@ impl fmt::Display for Violation {
     }
 }
 
-/// A cluster change a balancer reported ([`Output::Cluster`]).
+/// A cluster change a balancer reported (`Output::Cluster`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterEvent {
     /// Virtual time.

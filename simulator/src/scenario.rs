@@ -16,6 +16,7 @@
 //! calls = 1000
 //! rate = 50.0
 //! hold_ms = 2000
+//! transport = "udp"   # or "tcp"
 //! [[timeline]]
 //! at_ms = 10000
 //! action = "crash"
@@ -236,6 +237,18 @@ pub enum Hangup {
     Mixed,
 }
 
+/// How a phase's callers reach the balancers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallTransport {
+    /// SIP over UDP (RFC 3261 timers A and E retransmit).
+    Udp,
+    /// SIP over TCP: each caller keeps one connection to the balancer's external TCP port
+    /// and writes every message in chunks of arbitrary sizes; the balancer reaches the nodes
+    /// over TCP too (the transport is kept across legs).
+    Tcp,
+}
+
 /// One phase of traffic.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -252,6 +265,8 @@ pub struct Traffic {
     pub hold_jitter_ms: u64,
     /// Which side hangs up.
     pub hangup: Hangup,
+    /// The transport of the phase's calls.
+    pub transport: CallTransport,
 }
 
 impl Default for Traffic {
@@ -263,6 +278,7 @@ impl Default for Traffic {
             hold_ms: 2000,
             hold_jitter_ms: 0,
             hangup: Hangup::Caller,
+            transport: CallTransport::Udp,
         }
     }
 }
@@ -398,6 +414,14 @@ impl Scenario {
         self.nodes.iter().map(|g| g.count as usize).sum()
     }
 
+    /// True if some calls use TCP: the balancers then open TCP listeners on both legs (on
+    /// the ports of their UDP listeners).
+    pub fn uses_tcp(&self) -> bool {
+        self.traffic
+            .iter()
+            .any(|t| t.calls > 0 && t.transport == CallTransport::Tcp)
+    }
+
     /// Total number of calls.
     pub fn call_count(&self) -> usize {
         self.traffic.iter().map(|t| t.calls as usize).sum()
@@ -459,18 +483,27 @@ impl Scenario {
         } else {
             String::new()
         };
+        let tcp = |port: u16| {
+            if self.uses_tcp() {
+                format!("<tcpPort>{port}</tcpPort>")
+            } else {
+                String::new()
+            }
+        };
         let errors = b
             .max_error_responses
             .map(|n| format!("<maxNumberResponsesWithError>{n}</maxNumberResponsesWithError>"))
             .unwrap_or_default();
         format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<load-balancer-properties>\n  <common>\n    <host>{host}</host>\n    <nodeTimeout>{nt}</nodeTimeout>\n    <heartbeatInterval>{hi}</heartbeatInterval>\n  </common>\n  <sip>\n    <algorithm><algorithmClass>{alg}</algorithmClass></algorithm>\n    {errors}{extra}\n    <external><udpPort>{ext}</udpPort>{vip}</external>\n    <internal><udpPort>{int}</udpPort></internal>\n  </sip>\n  <heartbeat><heartbeatConfig><heartbeatPort>{hb}</heartbeatPort></heartbeatConfig></heartbeat>\n</load-balancer-properties>\n",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<load-balancer-properties>\n  <common>\n    <host>{host}</host>\n    <nodeTimeout>{nt}</nodeTimeout>\n    <heartbeatInterval>{hi}</heartbeatInterval>\n  </common>\n  <sip>\n    <algorithm><algorithmClass>{alg}</algorithmClass></algorithm>\n    {errors}{extra}\n    <external><udpPort>{ext}</udpPort>{ext_tcp}{vip}</external>\n    <internal><udpPort>{int}</udpPort>{int_tcp}</internal>\n  </sip>\n  <heartbeat><heartbeatConfig><heartbeatPort>{hb}</heartbeatPort></heartbeatConfig></heartbeat>\n</load-balancer-properties>\n",
             nt = b.node_timeout_ms,
             hi = b.heartbeat_interval_ms,
             alg = b.algorithm,
             extra = b.extra_sip_xml,
             ext = crate::addr::EXTERNAL_PORT,
             int = crate::addr::INTERNAL_PORT,
+            ext_tcp = tcp(crate::addr::EXTERNAL_PORT),
+            int_tcp = tcp(crate::addr::INTERNAL_PORT),
             hb = crate::addr::HEARTBEAT_PORT,
         )
     }

@@ -15,7 +15,7 @@
 
 use crate::report::Outcome;
 use crate::sip as s;
-use crate::world::{ms, Call, CallTimer, Event, Phase, World};
+use crate::world::{ms, Call, CallTimer, Event, Path, Phase, World};
 use bytes::Bytes;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -35,15 +35,32 @@ impl World {
         self.q.schedule_in(after, Event::Call { call, timer });
     }
 
+    /// Sends a message of call `c` toward `to`: a datagram, or over the caller's TCP
+    /// connection to that address.
+    fn caller_send(&mut self, c: usize, to: SocketAddr, payload: Bytes) {
+        let k = self.calls[c].caller;
+        if self.call_is_tcp(c) {
+            self.caller_stream_send(k, to, payload);
+        } else {
+            self.send_udp(crate::addr::caller(k), to, payload);
+        }
+    }
+
     pub(crate) fn call_start(&mut self, c: usize) {
         let now = self.now();
         let ua = crate::addr::caller(self.calls[c].caller);
+        let tcp = self.call_is_tcp(c);
+        let (transport, contact_param) = if tcp {
+            ("TCP", ";transport=tcp")
+        } else {
+            ("UDP", "")
+        };
         let call = &mut self.calls[c];
         let target = call.target;
         let invite = format!(
-            "INVITE sip:service@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {ua};branch=z9hG4bKi{c}\r\nMax-Forwards: 70\r\n\
+            "INVITE sip:service@{target} SIP/2.0\r\nVia: SIP/2.0/{transport} {ua};branch=z9hG4bKi{c}\r\nMax-Forwards: 70\r\n\
              From: <sip:caller{k}@{uaip}>;tag=f{c}\r\nTo: <sip:service@{target}>\r\nCall-ID: {id}\r\nCSeq: 1 INVITE\r\n\
-             Contact: <sip:caller{k}@{ua}>\r\nContent-Length: 0\r\n\r\n",
+             Contact: <sip:caller{k}@{ua}{contact_param}>\r\nContent-Length: 0\r\n\r\n",
             k = call.caller,
             uaip = ua.ip(),
             id = call.call_id,
@@ -52,14 +69,16 @@ impl World {
         call.phase = Phase::Inviting;
         call.invite_sent_at = now;
         let invite = call.invite.clone();
-        self.send_udp(ua, target, invite);
-        self.call_schedule(c, ms(s::T1_MS), CallTimer::InviteRetransmit);
+        self.caller_send(c, target, invite);
+        if !tcp {
+            // Timer A runs on unreliable transports only (§17.1.1.2).
+            self.call_schedule(c, ms(s::T1_MS), CallTimer::InviteRetransmit);
+        }
         self.call_schedule(c, ms(s::TIMEOUT_MS), CallTimer::InviteTimeout);
     }
 
     pub(crate) fn call_timer(&mut self, c: usize, timer: CallTimer) {
         let now = self.now();
-        let ua = crate::addr::caller(self.calls[c].caller);
         let phase = self.calls[c].phase;
         match timer {
             CallTimer::InviteRetransmit if phase == Phase::Inviting => {
@@ -71,7 +90,7 @@ impl World {
                 call.invite_retx_ms *= 2;
                 let (invite, target, next) =
                     (call.invite.clone(), call.target, call.invite_retx_ms);
-                self.send_udp(ua, target, invite);
+                self.caller_send(c, target, invite);
                 self.call_schedule(c, ms(next), CallTimer::InviteRetransmit);
             }
             CallTimer::InviteTimeout if phase == Phase::Inviting => {
@@ -104,7 +123,7 @@ impl World {
                 call.bye_retx_ms = (call.bye_retx_ms * 2).min(s::T2_MS);
                 let next = call.bye_retx_ms;
                 if let Some((bye, to)) = call.bye.clone() {
-                    self.send_udp(ua, to, bye);
+                    self.caller_send(c, to, bye);
                 }
                 self.call_schedule(c, ms(next), CallTimer::ByeRetransmit);
             }
@@ -188,12 +207,15 @@ impl World {
         call.bye = Some((bye.clone(), first_hop));
         call.bye_sent_at = now;
         call.phase = Phase::Terminating;
-        self.send_udp(ua, first_hop, bye);
-        self.call_schedule(c, ms(s::T1_MS), CallTimer::ByeRetransmit);
+        self.caller_send(c, first_hop, bye);
+        if !self.call_is_tcp(c) {
+            // Timer E runs on unreliable transports only (§17.1.2.2).
+            self.call_schedule(c, ms(s::T1_MS), CallTimer::ByeRetransmit);
+        }
         self.call_schedule(c, ms(s::TIMEOUT_MS), CallTimer::ByeTimeout);
     }
 
-    pub(crate) fn caller_receive(&mut self, k: usize, _from: SocketAddr, payload: Bytes) {
+    pub(crate) fn caller_receive(&mut self, k: usize, path: Path, payload: Bytes) {
         let Ok(msg) = SipMessage::parse(payload) else {
             return;
         };
@@ -213,7 +235,14 @@ impl World {
             }
             let r = s::response(&msg, code, reason, None, None, false);
             if let Some(to) = s::top_via_target(&msg) {
-                self.send_udp(ua, to, r);
+                match path {
+                    Path::Udp => self.send_udp(ua, to, r),
+                    Path::Stream { lb, conn } => {
+                        if !self.peer_write(lb, conn, r.clone()) {
+                            self.caller_stream_send(k, to, r);
+                        }
+                    }
+                }
             }
             return;
         }
@@ -244,12 +273,13 @@ impl World {
             return;
         }
         let phase = self.calls[c].phase;
+        let transport = if self.call_is_tcp(c) { "TCP" } else { "UDP" };
         if code >= 300 {
             // ACK for a non-2xx: same branch, hop by hop to where the INVITE went (§17.1.1.3).
             let call = &mut self.calls[c];
             let target = call.target;
             let ack = format!(
-                "ACK sip:service@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {ua};branch=z9hG4bKi{c}\r\nMax-Forwards: 70\r\n\
+                "ACK sip:service@{target} SIP/2.0\r\nVia: SIP/2.0/{transport} {ua};branch=z9hG4bKi{c}\r\nMax-Forwards: 70\r\n\
                  From: <sip:caller{k}@{ip}>;tag=f{c}\r\nTo: {to}\r\nCall-ID: {id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
                 k = call.caller,
                 ip = ua.ip(),
@@ -258,17 +288,17 @@ impl World {
             );
             if phase == Phase::Inviting {
                 call.invite_final = Some(code);
-                self.send_udp(ua, target, Bytes::from(ack));
+                self.caller_send(c, target, Bytes::from(ack));
                 self.call_done(c, Outcome::Rejected(code));
             } else if call.invite_final == Some(code) {
-                self.send_udp(ua, target, Bytes::from(ack));
+                self.caller_send(c, target, Bytes::from(ack));
             }
             return;
         }
         if phase != Phase::Inviting {
             // A retransmitted 2xx: the ACK is sent again (§13.2.2.4).
             if let Some((ack, to)) = self.calls[c].ack.clone() {
-                self.send_udp(ua, to, ack);
+                self.caller_send(c, to, ack);
             }
             return;
         }
@@ -284,7 +314,7 @@ impl World {
         call.ack = Some((ack.clone(), first_hop));
         call.phase = Phase::Established;
         let (hold, node_hangs_up) = (call.hold, call.node_hangs_up);
-        self.send_udp(ua, first_hop, ack);
+        self.caller_send(c, first_hop, ack);
         if node_hangs_up {
             self.call_schedule(c, hold + ms(SESSION_EXPIRY_MS), CallTimer::SessionExpiry);
         } else {
@@ -310,10 +340,14 @@ fn in_dialog_request(
         .and_then(|r| s::uri_addr(r))
         .or_else(|| s::uri_addr(&call.remote_target))
         .unwrap_or(call.target);
+    let transport = match call.transport {
+        crate::scenario::CallTransport::Udp => "UDP",
+        crate::scenario::CallTransport::Tcp => "TCP",
+    };
     let mut m = String::with_capacity(512);
     let _ = write!(
         m,
-        "{method} {} SIP/2.0\r\nVia: SIP/2.0/UDP {ua};branch=z9hG4bK{branch}{c}\r\n",
+        "{method} {} SIP/2.0\r\nVia: SIP/2.0/{transport} {ua};branch=z9hG4bK{branch}{c}\r\n",
         call.remote_target
     );
     if !call.route_set.is_empty() {

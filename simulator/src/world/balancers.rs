@@ -39,6 +39,10 @@ pub(crate) struct LbListeners {
     pub internal_udp: ListenerId,
     /// The HTTP/JSON heartbeat port.
     pub heartbeat: ListenerId,
+    /// External SIP over TCP, when the scenario uses TCP.
+    pub external_tcp: Option<ListenerId>,
+    /// Internal SIP over TCP, when the scenario uses TCP.
+    pub internal_tcp: Option<ListenerId>,
 }
 
 impl LbListeners {
@@ -56,6 +60,8 @@ impl LbListeners {
             external_udp: find(SocketKind::Udp, addr::EXTERNAL_PORT, "external SIP")?,
             internal_udp: find(SocketKind::Udp, addr::INTERNAL_PORT, "internal SIP")?,
             heartbeat: find(SocketKind::Tcp, addr::HEARTBEAT_PORT, "heartbeat")?,
+            external_tcp: find(SocketKind::Tcp, addr::EXTERNAL_PORT, "external SIP TCP").ok(),
+            internal_tcp: find(SocketKind::Tcp, addr::INTERNAL_PORT, "internal SIP TCP").ok(),
         })
     }
 
@@ -221,7 +227,7 @@ impl World {
                     Leg::External => addr::balancer_external(lb),
                     Leg::Internal => addr::balancer_internal(lb),
                 };
-                self.check_balancer_datagram(lb, to, &payload);
+                self.check_balancer_message(lb, to, &payload, "datagram");
                 self.send_udp(from, to, payload);
             }
             Output::Write { conn, payload } => match self.hb_conns.get_mut(&(lb, conn)) {
@@ -241,10 +247,14 @@ impl World {
                         );
                     }
                 }
-                None => self.violation(format!(
-                    "balancer lb{lb} wrote on unknown connection {}",
-                    conn.0
-                )),
+                None => {
+                    if !self.lb_write(lb, conn, payload) {
+                        self.violation(format!(
+                            "balancer lb{lb} wrote on unknown connection {}",
+                            conn.0
+                        ));
+                    }
+                }
             },
             Output::Close { conn } => match self.hb_conns.remove(&(lb, conn)) {
                 Some(hb) if !hb.answered => {
@@ -254,18 +264,28 @@ impl World {
                     ));
                 }
                 Some(_) => {}
-                None => self.violation(format!(
-                    "balancer lb{lb} closed unknown connection {}",
-                    conn.0
-                )),
+                None => {
+                    if !self.lb_close(lb, conn) {
+                        self.violation(format!(
+                            "balancer lb{lb} closed unknown connection {}",
+                            conn.0
+                        ));
+                    }
+                }
             },
+            Output::Connect {
+                conn,
+                to,
+                from,
+                tls,
+            } => self.lb_connect(lb, conn, to, from, tls),
             Output::Cluster { kind, node } => {
                 let at = self.now();
                 self.cluster_events
                     .push(ClusterEvent { at, lb, kind, node });
             }
             other => self.violation(format!(
-                "balancer lb{lb} asked for {other:?}, which a UDP-only cluster never needs"
+                "balancer lb{lb} asked for {other:?}, which the simulated cluster never needs"
             )),
         }
     }

@@ -42,12 +42,16 @@ impl World {
 
     /// The checks on a datagram a balancer sends: no message to a node known dead, call
     /// affinity and version, no balancer Via toward a user agent.
-    pub(super) fn check_balancer_datagram(&mut self, lb: usize, to: SocketAddr, payload: &Bytes) {
+    pub(super) fn check_balancer_message(
+        &mut self,
+        lb: usize,
+        to: SocketAddr,
+        payload: &Bytes,
+        what: &str,
+    ) {
         let now = self.now();
         let Ok(msg) = SipMessage::parse(payload.clone()) else {
-            self.violation(format!(
-                "balancer lb{lb} sent an unparsable datagram to {to}"
-            ));
+            self.violation(format!("balancer lb{lb} sent an unparsable {what} to {to}"));
             return;
         };
         match self.endpoints.get(&to).copied() {

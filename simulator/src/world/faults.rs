@@ -48,6 +48,7 @@ impl World {
                     n.incarnation += 1;
                     n.dialogs.clear();
                     n.down_since.get_or_insert(now);
+                    self.end_node_streams(j, true);
                 }
             }
             Action::Hang => {
@@ -87,6 +88,7 @@ impl World {
             }
             Action::Heal => {
                 self.partitioned.remove(&j);
+                self.release_held(j);
                 let n = &mut self.nodes[j];
                 if n.state == NodeState::Up && !n.hung {
                     n.down_since = None;

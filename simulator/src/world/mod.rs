@@ -3,21 +3,25 @@
 //! balancers and again at the end of the run.
 //!
 //! - this module: the events, the world's state and the event loop;
-//! - [`balancers`]: the balancer cores, their listeners, and what they ask for;
-//! - [`network`]: links, latency, loss, and delivery of datagrams;
-//! - [`peers`]: the nodes and callers of a scenario, and their state;
-//! - [`faults`]: the timeline's crashes, hangs, restarts and partitions;
-//! - [`checks`]: the invariants checked while the run goes.
+//! - `balancers`: the balancer cores, their listeners, and what they ask for;
+//! - `network`: links, latency, loss, and delivery of datagrams;
+//! - `peers`: the nodes and callers of a scenario, and their state;
+//! - `faults`: the timeline's crashes, hangs, restarts and partitions;
+//! - `checks`: the invariants checked while the run goes;
+//! - `streams`: TCP connections between the balancers and the nodes and callers.
 
 mod balancers;
 mod checks;
 mod faults;
 mod network;
 mod peers;
+mod streams;
 
 pub(crate) use balancers::{HbConn, Lb};
 pub(crate) use network::Endpoint;
 pub(crate) use peers::{Call, NodeDialog, NodeState, Phase, SimNode};
+pub(crate) use streams::Path;
+use streams::{Held, Segment, Stream};
 
 use crate::clock::EventQueue;
 use crate::report::{ClusterEvent, Report, Violation};
@@ -70,6 +74,13 @@ pub(crate) enum Event {
         node: usize,
         incarnation: u32,
         bytes: Bytes,
+    },
+    /// A segment of a TCP connection arrives at the balancer's end or the peer's.
+    Segment {
+        lb: usize,
+        conn: ConnId,
+        toward_lb: bool,
+        seg: Segment,
     },
     /// A balancer's `poll_timeout` deadline.
     LbTimer { lb: usize },
@@ -128,6 +139,12 @@ pub struct World {
     pub(crate) next_conn: u64,
     pub(crate) hb_conns: BTreeMap<(usize, ConnId), HbConn>,
     pub(crate) cluster_events: Vec<ClusterEvent>,
+    /// TCP connections, by balancer and the balancer's id for them.
+    pub(crate) streams: BTreeMap<(usize, ConnId), Stream>,
+    /// Segments waiting for their partitioned node to heal.
+    pub(crate) held: Vec<Held>,
+    /// Chunk sizes and delays of TCP connections.
+    pub(crate) stream_rng: SplitMix64,
     pub(crate) violations: Vec<Violation>,
     pub(crate) node_timeout: Duration,
     pub(crate) calls_done: usize,
@@ -160,6 +177,7 @@ impl World {
         let spray_rng = SplitMix64::new(master.next_u64());
         let mut traffic_rng = SplitMix64::new(master.next_u64());
         let mut session_rng = SplitMix64::new(master.next_u64());
+        let stream_rng = SplitMix64::new(master.next_u64());
 
         let (lbs, configs) = balancers::build(&scenario)?;
         let (endpoints, balancer_addrs) = network::address_plan(&scenario);
@@ -193,6 +211,9 @@ impl World {
             next_conn: 1,
             hb_conns: BTreeMap::new(),
             cluster_events: Vec::new(),
+            streams: BTreeMap::new(),
+            held: Vec::new(),
+            stream_rng,
             violations: Vec::new(),
             calls_done: 0,
             failovers: 0,
@@ -260,6 +281,12 @@ impl World {
                 incarnation,
                 bytes,
             } => self.node_heartbeat_reply(node, lb, incarnation, &bytes),
+            Event::Segment {
+                lb,
+                conn,
+                toward_lb,
+                seg,
+            } => self.segment(lb, conn, toward_lb, seg),
             Event::LbTimer { lb } => {
                 let now = self.now();
                 if self.lbs[lb].timer_at.is_some_and(|t| t <= now) {

@@ -1,7 +1,7 @@
 //! The simulated network: the address plan, link classes with latency, jitter, loss,
 //! duplication and reordering, partitions, and delivery of datagrams to their endpoint.
 
-use super::{Event, World};
+use super::{Event, Path, World};
 use crate::addr;
 use crate::scenario::{LinkSettings, Scenario};
 use bytes::Bytes;
@@ -114,8 +114,8 @@ impl World {
                 let i = self.spray_rng.below(self.lbs.len() as u64) as usize;
                 self.deliver_to_lb(i, Leg::External, from, payload);
             }
-            Some(Endpoint::Node(j)) => self.node_receive(j, from, payload),
-            Some(Endpoint::Caller(k)) => self.caller_receive(k, from, payload),
+            Some(Endpoint::Node(j)) => self.node_receive(j, Path::Udp, payload),
+            Some(Endpoint::Caller(k)) => self.caller_receive(k, Path::Udp, payload),
             None => self.lost_packets += 1,
         }
     }

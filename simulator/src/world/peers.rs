@@ -1,12 +1,12 @@
 //! The nodes and callers of a scenario: their state, and how they are set up from the
 //! scenario's node groups and traffic phases. What they do is in `node.rs` and `ua.rs`.
 
-use super::{ms, Event};
+use super::{ms, Event, Path};
 use crate::addr;
 use crate::clock::EventQueue;
 use crate::report::Outcome;
 use crate::rng::SplitMix64;
-use crate::scenario::{NodeGroup, Scenario};
+use crate::scenario::{CallTransport, NodeGroup, Scenario};
 use crate::sip as s;
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -25,6 +25,9 @@ pub(crate) enum NodeState {
 /// A node's side of one call.
 #[derive(Debug)]
 pub(crate) struct NodeDialog {
+    /// How the INVITE came, and so how the answers leave (and the node's BYE: over TCP
+    /// for a call on a connection).
+    pub path: Path,
     pub invite: Bytes,
     pub last_response: Option<Bytes>,
     pub response_to: SocketAddr,
@@ -80,6 +83,7 @@ pub(crate) enum Phase {
 /// One call, as its caller and the checks see it.
 #[derive(Debug)]
 pub(crate) struct Call {
+    pub transport: CallTransport,
     pub call_id: String,
     pub caller: usize,
     pub target: SocketAddr,
@@ -185,6 +189,7 @@ pub(super) fn calls(
             call_index.insert(call_id.clone(), idx);
             q.schedule_at(start_at, Event::CallStart { call: idx });
             calls.push(Call {
+                transport: phase.transport,
                 call_id,
                 caller,
                 target,
