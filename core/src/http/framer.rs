@@ -393,9 +393,11 @@ impl MessageFramer {
             return self.starved();
         }
         let taken = self.input.take_until(b"\r\n\r\n", self.limits.max_head);
+        // Only the first `max_head` bytes count: past them, how much of the line was scanned
+        // depends on how the input was split.
         let first_line = match &taken {
             Take::Found(raw) => memchr::memchr(b'\n', raw).unwrap_or(raw.len()),
-            _ => self.input.first_line_extent(),
+            _ => self.input.first_line_extent().min(self.limits.max_head),
         };
         // The first LF sits one past the CR that ends a line of `max_request_line` bytes.
         if request && first_line > self.limits.max_request_line + 1 {

@@ -49,8 +49,9 @@ pub enum WsError {
     /// An opcode RFC 6455 reserves (§5.2: 0x3–0x7, 0xB–0xF).
     #[error("reserved opcode {0:#x}")]
     ReservedOpcode(u8),
-    /// A control frame with a payload over 125 bytes (§5.5).
-    #[error("control frame of {0} bytes (at most 125)")]
+    /// A control frame with a payload over 125 bytes (§5.5); the value is its 7-bit length
+    /// field (126 and 127 announce an extended length, not waited for).
+    #[error("control frame with length field {0} (at most 125)")]
     ControlFrameTooLong(u64),
     /// A control frame without FIN (§5.5).
     #[error("fragmented control frame")]
@@ -231,8 +232,7 @@ impl WsCodec {
             return Err(WsError::FragmentedControlFrame);
         }
         if control && usize::from(len7) > MAX_CONTROL {
-            let len = self.peek_len(len7).unwrap_or(u64::from(len7));
-            return Err(WsError::ControlFrameTooLong(len));
+            return Err(WsError::ControlFrameTooLong(u64::from(len7)));
         }
         let masked = b1 & 0x80 != 0;
         match (self.role, masked) {

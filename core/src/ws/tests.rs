@@ -484,6 +484,19 @@ fn control_frames_are_short_and_unfragmented() {
 }
 
 #[test]
+fn an_oversized_control_frame_reports_the_same_length_whole_or_in_pieces() {
+    // A ping announcing a 256-byte extended length fails at its first two bytes; the error
+    // must not depend on whether the extended length has arrived too.
+    let wire = [0x89, 0x7E, 0x01, 0x00];
+    let whole = error_of(Role::Client, &wire);
+    let mut codec = WsCodec::new(Role::Client, MAX_MESSAGE, 0);
+    codec.feed(&wire[..2]);
+    let split = drain(&mut codec).expect_err("refused");
+    assert_eq!(whole, WsError::ControlFrameTooLong(126));
+    assert_eq!(split, whole);
+}
+
+#[test]
 fn continuation_frames_must_continue_a_message() {
     let error = error_of(Role::Client, &[0x80, 0x01, b'a']);
     assert_eq!(error, WsError::UnexpectedContinuation);

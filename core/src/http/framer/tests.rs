@@ -531,6 +531,23 @@ fn a_request_line_too_long_is_414_even_before_it_ends() {
 }
 
 #[test]
+fn a_request_line_past_the_head_limit_is_judged_the_same_whole_or_in_pieces() {
+    // The head limit is reached before the request line ends: only the bytes within the
+    // head limit count towards the request line, however the bytes arrive.
+    let limits = Limits {
+        max_head: 16,
+        max_request_line: 20,
+        ..Limits::default()
+    };
+    let wire = b"GET /aaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n";
+    let whole = frame(&mut MessageFramer::request(limits), &[wire], false);
+    let pieces: Vec<&[u8]> = wire.chunks(4).collect();
+    let split = frame(&mut MessageFramer::request(limits), &pieces, false);
+    assert_eq!(whole, Err(FramingError::HeadTooLarge));
+    assert_eq!(split, whole);
+}
+
+#[test]
 fn a_declared_body_over_the_limit_is_413_at_the_head() {
     let limits = Limits {
         max_body: Some(10),
