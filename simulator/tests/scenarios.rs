@@ -110,13 +110,11 @@ fn a_trace_of_tcp_connections_replays_bit_for_bit() {
 }
 
 /// In-dialog requests over TCP toward a node that crashed and is still registered: the
-/// balancer's connection is refused, the request is routed once more to the same node (the
-/// Route's node hint still names it), refused again, and dropped without an answer. A TCP
-/// caller does not retransmit (RFC 3261 §17.1.2.2), so its BYE times out although two nodes
-/// of the version serve. Over UDP the caller's retransmissions reach another node once the
-/// dead one expires. Run with `--ignored` to see it.
+/// balancer's connection to it is refused, so the request is routed again, to another node of
+/// the version (the dialog fails over, behaviour reference §1.22), instead of being sent to
+/// the dead node once more and dropped. A TCP caller does not retransmit (RFC 3261
+/// §17.1.2.2): without this its BYE would time out.
 #[test]
-#[ignore = "the core loses in-dialog requests over TCP to a crashed node that is still registered"]
 fn tcp_in_dialog_requests_to_a_crashed_node_fail_over() {
     let mut s = scenario("11-tcp-node-crash.toml");
     for t in &mut s.traffic {

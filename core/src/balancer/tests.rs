@@ -2020,3 +2020,95 @@ fn an_invite_moved_by_the_failover_timer_is_not_sent_again_when_its_first_connec
     assert_eq!(invites(&out), 0, "{out:?}");
     assert!(connects(&out).is_empty(), "{out:?}");
 }
+
+#[test]
+fn an_in_dialog_request_whose_node_refuses_the_connection_fails_over_to_another_node() {
+    let mut b = Balancer::new(patient_config(), Timestamp::ZERO).unwrap();
+    register(&mut b, at(1), NODE_START);
+    register(&mut b, at(1), NODE2_START);
+    let client = ConnId(7);
+    let peer = "127.0.0.1:41000".parse().unwrap();
+    let listener = external(&b, Transport::Tcp);
+    b.handle(
+        at(2),
+        Input::Accepted {
+            conn: client,
+            listener,
+            peer,
+        },
+    );
+    let bytes = Bytes::from(tcp_invite());
+    b.handle(
+        at(3),
+        Input::Data {
+            conn: client,
+            bytes,
+        },
+    );
+    let out = drain(&mut b);
+    let [(first, first_node)] = connects(&out)[..] else {
+        panic!("one connection toward a node: {out:?}")
+    };
+    b.handle(at(4), Input::Connected { conn: first });
+    drain(&mut b);
+    let invite = writes_on(&out, first);
+    let invite = invite
+        .first()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    // The dialog's route set: the Record-Routes the balancer stamped, with the node hint.
+    let routes: Vec<String> = invite
+        .as_deref()
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("Record-Route: "))
+        .map(str::to_owned)
+        .collect();
+    assert!(routes.iter().any(|r| r.contains("node_host")), "{routes:?}");
+    // The node dies: its connection is reset.
+    b.handle(
+        at(5),
+        Input::Closed {
+            conn: first,
+            reason: CloseReason::IoError,
+        },
+    );
+    // Its unanswered INVITE moved to the other node at once, on a new connection.
+    let out = drain(&mut b);
+    let [(moved, other_node)] = connects(&out)[..] else {
+        panic!("the INVITE moves: {out:?}")
+    };
+    assert_ne!(other_node, first_node);
+    let bye = format!(
+        "BYE sip:bob@{first_node};transport=tcp SIP/2.0\r\n\
+Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKbye1\r\n\
+Max-Forwards: 70\r\n\
+Route: {}\r\n\
+From: <sip:alice@127.0.0.1:5070>;tag=1\r\n\
+To: <sip:bob@127.0.0.1:5060>;tag=2\r\n\
+Call-ID: 7f3a9c01@127.0.0.1\r\n\
+CSeq: 2 BYE\r\n\
+Content-Length: 0\r\n\r\n",
+        routes.iter().rev().cloned().collect::<Vec<_>>().join(", ")
+    );
+    b.handle(
+        at(6),
+        Input::Data {
+            conn: ConnId(7),
+            bytes: Bytes::from(bye),
+        },
+    );
+    let out = drain(&mut b);
+    let [(retry, to)] = connects(&out)[..] else {
+        panic!("the BYE goes to its dialog's node first: {out:?}")
+    };
+    assert_eq!(to, first_node);
+    // That connection is refused as well: the dialog fails over instead of the BYE being lost.
+    b.handle(at(7), Input::ConnectFailed { conn: retry });
+    let out = drain(&mut b);
+    assert!(
+        writes_on(&out, moved)
+            .iter()
+            .any(|p| p.starts_with(b"BYE ")),
+        "{out:?}"
+    );
+}

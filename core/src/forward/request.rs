@@ -481,20 +481,39 @@ fn client_request(
     }
     let remaining = ra.remaining(msg);
     let mut version = version_or_latest(cluster, ra.version_hint.as_ref());
+    // Routed again because the dialog owner refused the connection it needed (it is now
+    // suspect): the dialog fails over like one whose owner is gone (behaviour reference
+    // §1.22), instead of being sent to the same node once more.
+    let refused_owner = trk.replay
+        && ra
+            .hint
+            .and_then(|id| cluster.node(id))
+            .is_some_and(|n| n.suspect);
+    let usable = |n: &NodeId| !refused_owner || Some(*n) != ra.hint;
     // A.: live dialog owner; B.1–B.3: explicit addressing of a live node.
-    let mut assigned: Option<NodeId> = ra.hint;
+    let mut assigned: Option<NodeId> = ra.hint.filter(usable);
     let mut popped_assigned: Option<(Vec<u8>, Option<u16>)> = None;
     if assigned.is_none() {
-        if let Some(n) = remaining.as_ref().and_then(|r| node_at(cluster, &r.uri)) {
+        if let Some(n) = remaining
+            .as_ref()
+            .and_then(|r| node_at(cluster, &r.uri))
+            .filter(usable)
+        {
             assigned = Some(n);
         } else if ctx.subsequent {
             if let Some(r) = remaining.as_ref() {
                 popped_assigned = Some((r.uri.host.to_vec(), r.uri.port));
             } else {
-                assigned = ruri.as_ref().and_then(|u| node_at(cluster, u));
+                assigned = ruri
+                    .as_ref()
+                    .and_then(|u| node_at(cluster, u))
+                    .filter(usable);
             }
         } else {
-            assigned = ruri.as_ref().and_then(|u| node_at(cluster, u));
+            assigned = ruri
+                .as_ref()
+                .and_then(|u| node_at(cluster, u))
+                .filter(usable);
         }
     }
     if let Some(v) = assigned

@@ -144,7 +144,15 @@ impl World {
             .find_by_addr(o.addr.ip(), o.addr.port())
             .filter(|n| Some(n.version.as_str()) == call.version.as_deref())
             .filter(|n| in_dialog || n.session_id == owner_session)
-            .is_some_and(|n| in_dialog || n.accepts_new_work());
+            // An in-dialog request may leave an owner the balancer found refusing its
+            // connections (suspect): the dialog fails over (behaviour reference §1.22).
+            .is_some_and(|n| {
+                if in_dialog {
+                    !n.suspect
+                } else {
+                    n.accepts_new_work()
+                }
+            });
         if owner_live {
             let what = describe(msg);
             let (on, jn) = (o.name.clone(), self.nodes[j].name.clone());
