@@ -208,7 +208,8 @@ impl World {
         if has(b"\"start\":\"OK\"") {
             n.started[lb] = true;
         } else if has(b"UNKNOWN_SESSION") {
-            // The balancer forgot us (expiry): register again at once (§3.3, DECISIONS §2).
+            // The balancer forgot us (expiry): register again at once (§3.3;
+            // docs/decisions.md §8.6).
             n.started[lb] = false;
             n.shutdown_sent[lb] = false;
             let body = self.start_body(node);
