@@ -1,0 +1,137 @@
+//! UDP listeners on smol: the receive loop (with the socket's error queue) and sends that
+//! never wait (a full socket buffer holds datagrams in a bounded queue, drained when the
+//! socket is writable again).
+
+use crate::driver::Event;
+use crate::spawn;
+use bytes::Bytes;
+use smol::channel::Sender;
+use smol::Async;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex};
+use switchboard_adapter::errqueue;
+use switchboard_adapter::udp_queue::SendQueue;
+use switchboard_core::io::{Input, ListenerId};
+
+/// Datagrams received in a row before the loop lets other tasks run.
+const RECV_BURST: usize = 64;
+
+/// The sending side of one UDP listener.
+#[derive(Debug)]
+pub struct UdpOut {
+    socket: Arc<Async<UdpSocket>>,
+    /// Datagrams waiting for the socket, and whether a task is draining them.
+    queue: Mutex<(SendQueue, bool)>,
+}
+
+impl UdpOut {
+    /// The sending side of `socket`.
+    pub fn new(socket: Arc<Async<UdpSocket>>) -> Arc<UdpOut> {
+        Arc::new(UdpOut {
+            socket,
+            queue: Mutex::new((SendQueue::default(), false)),
+        })
+    }
+
+    /// Sends at once if the socket takes it, else queues it behind the others.
+    pub fn send(self: &Arc<Self>, to: SocketAddr, payload: Bytes) {
+        let Ok(mut guard) = self.queue.lock() else {
+            return;
+        };
+        let (queue, flushing) = &mut *guard;
+        if queue.is_empty() {
+            match self.socket.get_ref().send_to(&payload, to) {
+                Ok(_) => return,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(error) => {
+                    tracing::debug!(%to, %error, "send failed");
+                    return;
+                }
+            }
+        }
+        if queue.hold(to, payload) && !*flushing {
+            *flushing = true;
+            spawn(flush(self.clone())).detach();
+        }
+    }
+}
+
+/// Drains a socket's queue as it becomes writable, then ends.
+async fn flush(out: Arc<UdpOut>) {
+    loop {
+        if out.socket.writable().await.is_err() {
+            return;
+        }
+        let Ok(mut guard) = out.queue.lock() else {
+            return;
+        };
+        let (queue, flushing) = &mut *guard;
+        while let Some((to, payload)) = queue.front() {
+            match out.socket.get_ref().send_to(payload, *to) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(error) => {
+                    tracing::debug!(%to, %error, "send failed");
+                    queue.pop();
+                }
+                Ok(_) => queue.pop(),
+            }
+        }
+        if queue.is_empty() {
+            *flushing = false;
+            return;
+        }
+    }
+}
+
+/// Receives datagrams on one UDP listener, in arrival order, until the core task is gone.
+///
+/// The reactor reports a socket error (`EPOLLERR`) as readable, so the socket's error queue
+/// ([`errqueue`]) is read whenever the socket has no datagram left or a receive fails (with
+/// the queue enabled, an ICMP error also fails the next receive without naming the
+/// destination); every destination found there is fed to the core as [`Input::SendFailed`].
+/// No such error ends the loop.
+pub async fn recv(socket: Arc<Async<UdpSocket>>, listener: ListenerId, events: Sender<Event>) {
+    let mut buf = vec![0; 65536];
+    let mut refused = Vec::new();
+    let mut burst = 0;
+    loop {
+        match socket.get_ref().recv_from(&mut buf) {
+            Ok((len, from)) => {
+                let payload = Bytes::copy_from_slice(&buf[..len]);
+                let input = Input::Datagram {
+                    listener,
+                    from,
+                    payload,
+                };
+                if events.send(Event::Input(input)).await.is_err() {
+                    return;
+                }
+                burst += 1;
+                if burst == RECV_BURST {
+                    burst = 0;
+                    smol::future::yield_now().await;
+                }
+                continue;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let _ = errqueue::drain(&*socket, &mut refused);
+                if refused.is_empty() && socket.readable().await.is_err() {
+                    return;
+                }
+            }
+            Err(_) => {
+                // Read whatever the queue holds now, whether or not the reactor has seen it.
+                let _ = errqueue::drain(&*socket, &mut refused);
+                smol::future::yield_now().await;
+            }
+        }
+        for to in refused.drain(..) {
+            tracing::debug!(?listener, %to, "datagram refused (ICMP unreachable)");
+            let input = Input::SendFailed { listener, to };
+            if events.send(Event::Input(input)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
