@@ -31,10 +31,35 @@ pub struct TlsClientSetup {
     pub server_name: ServerName<'static>,
 }
 
+/// What a runtime's I/O tasks send its core task, with `W` the runtime's writer handle.
+#[derive(Debug)]
+pub enum Event<W> {
+    /// An input for the core.
+    Input(Input),
+    /// A connection was accepted: register its writer, then feed `input` (`Accepted`).
+    Opened {
+        /// The driver-minted id.
+        conn: ConnId,
+        /// Its writer.
+        writer: W,
+        /// `Accepted`.
+        input: Input,
+    },
+}
+
 /// What a runtime does for the engine. Every method returns at once: work that waits (a
 /// connect, a lookup, a full socket) runs in the runtime's tasks, which report back with
 /// [`Engine::feed`].
 pub trait Io {
+    /// The runtime's handle on a connection's task (a channel of writes).
+    type Writer;
+    /// Remembers the writer of a connection the runtime accepted.
+    fn register(&mut self, conn: ConnId, writer: Self::Writer);
+    /// An outbound connection is established: it is no longer cancelled, but closed after its
+    /// writes, when the core closes it.
+    fn established(&mut self, conn: ConnId);
+    /// A connection ended or could not be opened: forget its writer.
+    fn forget(&mut self, conn: ConnId);
     /// Sends a datagram from a UDP listener without waiting: a full socket buffer queues a
     /// bounded amount, then drops and counts.
     fn send_datagram(&mut self, listener: ListenerId, to: SocketAddr, payload: Bytes);
@@ -159,6 +184,28 @@ impl Engine {
             self.balancer.handle(now, input);
             self.drain(io);
         }
+    }
+
+    /// Handles one event from the runtime's I/O tasks: keeps its table of writers in step with
+    /// what the event says, then feeds the input.
+    pub fn event<I: Io>(&mut self, event: Event<I::Writer>, io: &mut I) {
+        let input = match event {
+            Event::Input(input) => input,
+            Event::Opened {
+                conn,
+                writer,
+                input,
+            } => {
+                io.register(conn, writer);
+                input
+            }
+        };
+        match &input {
+            Input::Connected { conn } => io.established(*conn),
+            Input::Closed { conn, .. } | Input::ConnectFailed { conn } => io.forget(*conn),
+            _ => {}
+        }
+        self.feed(input, io);
     }
 
     /// The deadline passed: feeds `Timeout`.

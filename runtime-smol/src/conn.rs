@@ -12,10 +12,10 @@ use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::{future, Async, Timer};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_adapter::engine::TlsClientSetup;
+use switchboard_adapter::ids::ConnIds;
 use switchboard_core::io::{CloseReason, ConnId, Input, ListenerId};
 
 /// Writes queued for one connection before the driver gives up on a peer that does not read.
@@ -35,17 +35,6 @@ pub fn writer() -> (Sender<WriteCmd>, Receiver<WriteCmd>) {
     channel::bounded(WRITE_QUEUE)
 }
 
-/// Mints the driver's connection ids: from 1, never with [`ConnId::OUTBOUND_BIT`].
-#[derive(Debug, Default)]
-pub struct Ids(AtomicU64);
-
-impl Ids {
-    fn next(&self) -> ConnId {
-        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
-        ConnId(n & !ConnId::OUTBOUND_BIT)
-    }
-}
-
 /// Accepts connections on `socket` until the task is cancelled (listener closed) or the core
 /// task is gone. The core hears of each connection at once (`Accepted`); a TLS handshake then
 /// runs in the connection's task, which the core closes if it takes too long.
@@ -53,7 +42,7 @@ pub async fn accept(
     socket: Async<TcpListener>,
     listener: ListenerId,
     tls: Option<TlsAcceptor>,
-    ids: Arc<Ids>,
+    ids: Arc<ConnIds>,
     events: Sender<Event>,
 ) {
     loop {
@@ -225,20 +214,5 @@ where
     closed(&events, conn, reason).await;
     if was_read {
         write.await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn driver_ids_start_at_one_and_never_look_outbound() {
-        let ids = Ids::default();
-        assert_eq!(ids.next(), ConnId(1));
-        assert_eq!(ids.next(), ConnId(2));
-        let wrapped = Ids(AtomicU64::new(ConnId::OUTBOUND_BIT - 1));
-        assert!(!wrapped.next().is_outbound());
-        assert!(!wrapped.next().is_outbound());
     }
 }

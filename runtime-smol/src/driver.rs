@@ -3,7 +3,7 @@
 //! outputs through [`SmolIo`], and keeps one timer armed at the core's deadline. No protocol
 //! decision is made here.
 
-use crate::conn::{self, Ids, WriteCmd};
+use crate::conn::{self, WriteCmd};
 use crate::spawn;
 use crate::udp::{self, UdpOut};
 use async_signal::{Signal, Signals};
@@ -19,7 +19,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use switchboard_adapter::engine::{Engine, EngineError, Io, TlsClientSetup};
+use switchboard_adapter::engine::{self, Engine, EngineError, Io, TlsClientSetup};
+use switchboard_adapter::ids::ConnIds;
 use switchboard_adapter::net::{self, Listening, NetError};
 use switchboard_adapter::startup::Start;
 use switchboard_adapter::watch::ConfigWatch;
@@ -33,20 +34,7 @@ const EVENT_QUEUE: usize = 8192;
 const STOP_LIMIT: Duration = Duration::from_secs(5);
 
 /// What I/O tasks send the core task.
-#[derive(Debug)]
-pub enum Event {
-    /// An input for the core.
-    Input(Input),
-    /// A connection was accepted: remember its writer, then feed `input`.
-    Opened {
-        /// The driver-minted id.
-        conn: ConnId,
-        /// Its writer.
-        writer: Sender<WriteCmd>,
-        /// `Accepted`.
-        input: Input,
-    },
-}
+pub type Event = engine::Event<Sender<WriteCmd>>;
 
 /// Why the driver stopped.
 #[derive(Debug, thiserror::Error)]
@@ -157,12 +145,12 @@ pub async fn run(start: Start) -> Result<(), DriverError> {
                 engine.timer(&mut io);
             }
             Wake::Event(event) => {
-                io.event(event, &mut engine);
+                engine.event(event, &mut io);
                 // One wake-up serves a burst: take what is already queued before polling
                 // signals and timers again (bounded, so they are not starved).
                 for _ in 0..BURST {
                     match inbox.try_recv() {
-                        Ok(event) => io.event(event, &mut engine),
+                        Ok(event) => engine.event(event, &mut io),
                         Err(_) => break,
                     }
                 }
@@ -176,7 +164,7 @@ pub async fn run(start: Start) -> Result<(), DriverError> {
 impl SmolIo {
     /// Opens every listener the core declares.
     fn open(engine: &mut Engine, events: Sender<Event>) -> Result<Self, NetError> {
-        let ids = Arc::new(Ids::default());
+        let ids = Arc::new(ConnIds::default());
         let mut io = SmolIo {
             udp: HashMap::new(),
             conns: HashMap::new(),
@@ -214,46 +202,29 @@ impl SmolIo {
         }
         Ok(io)
     }
-
-    /// Handles one event from an I/O task.
-    fn event(&mut self, event: Event, engine: &mut Engine) {
-        match event {
-            Event::Input(input) => {
-                match &input {
-                    Input::Connected { conn } => {
-                        if let Some(task) =
-                            self.conns.get_mut(conn).and_then(|w| w.connecting.take())
-                        {
-                            task.detach();
-                        }
-                    }
-                    Input::Closed { conn, .. } | Input::ConnectFailed { conn } => {
-                        if let Some(task) = self.conns.remove(conn).and_then(|w| w.connecting) {
-                            // Reporting its end: let it finish rather than cancel it.
-                            task.detach();
-                        }
-                    }
-                    _ => {}
-                }
-                engine.feed(input, self);
-            }
-            Event::Opened {
-                conn,
-                writer,
-                input,
-            } => {
-                let writer = Writer {
-                    tx: writer,
-                    connecting: None,
-                };
-                self.conns.insert(conn, writer);
-                engine.feed(input, self);
-            }
-        }
-    }
 }
 
 impl Io for SmolIo {
+    type Writer = Sender<WriteCmd>;
+
+    fn register(&mut self, conn: ConnId, tx: Self::Writer) {
+        let connecting = None;
+        self.conns.insert(conn, Writer { tx, connecting });
+    }
+
+    fn established(&mut self, conn: ConnId) {
+        if let Some(task) = self.conns.get_mut(&conn).and_then(|w| w.connecting.take()) {
+            task.detach();
+        }
+    }
+
+    fn forget(&mut self, conn: ConnId) {
+        if let Some(task) = self.conns.remove(&conn).and_then(|w| w.connecting) {
+            // Reporting its end: let it finish rather than cancel it.
+            task.detach();
+        }
+    }
+
     fn send_datagram(&mut self, listener: ListenerId, to: SocketAddr, payload: Bytes) {
         match self.udp.get(&listener) {
             Some(out) => out.send(to, payload),

@@ -9,9 +9,9 @@ use smol::channel::Sender;
 use smol::Async;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use switchboard_adapter::errqueue;
-use switchboard_adapter::udp_queue::SendQueue;
+use switchboard_adapter::udp_queue::SharedQueue;
 use switchboard_core::io::{Input, ListenerId};
 
 /// Datagrams received in a row before the loop lets other tasks run.
@@ -21,64 +21,29 @@ const RECV_BURST: usize = 64;
 #[derive(Debug)]
 pub struct UdpOut {
     socket: Arc<Async<UdpSocket>>,
-    /// Datagrams waiting for the socket, and whether a task is draining them.
-    queue: Mutex<(SendQueue, bool)>,
+    queue: SharedQueue,
 }
 
 impl UdpOut {
     /// The sending side of `socket`.
     pub fn new(socket: Arc<Async<UdpSocket>>) -> Arc<UdpOut> {
-        Arc::new(UdpOut {
-            socket,
-            queue: Mutex::new((SendQueue::default(), false)),
-        })
+        let queue = SharedQueue::default();
+        Arc::new(UdpOut { socket, queue })
     }
 
     /// Sends at once if the socket takes it, else queues it behind the others.
     pub fn send(self: &Arc<Self>, to: SocketAddr, payload: Bytes) {
-        let Ok(mut guard) = self.queue.lock() else {
-            return;
-        };
-        let (queue, flushing) = &mut *guard;
-        if queue.is_empty() {
-            match self.socket.get_ref().send_to(&payload, to) {
-                Ok(_) => return,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(error) => {
-                    tracing::debug!(%to, %error, "send failed");
-                    return;
-                }
-            }
-        }
-        if queue.hold(to, payload) && !*flushing {
-            *flushing = true;
-            spawn(flush(self.clone())).detach();
+        let socket = self.socket.get_ref();
+        if self.queue.send(to, payload, |p, to| socket.send_to(p, to)) {
+            spawn(drain(self.clone())).detach();
         }
     }
 }
 
 /// Drains a socket's queue as it becomes writable, then ends.
-async fn flush(out: Arc<UdpOut>) {
-    loop {
-        if out.socket.writable().await.is_err() {
-            return;
-        }
-        let Ok(mut guard) = out.queue.lock() else {
-            return;
-        };
-        let (queue, flushing) = &mut *guard;
-        while let Some((to, payload)) = queue.front() {
-            match out.socket.get_ref().send_to(payload, *to) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(error) => {
-                    tracing::debug!(%to, %error, "send failed");
-                    queue.pop();
-                }
-                Ok(_) => queue.pop(),
-            }
-        }
-        if queue.is_empty() {
-            *flushing = false;
+async fn drain(out: Arc<UdpOut>) {
+    while out.socket.writable().await.is_ok() {
+        if out.queue.drain(|p, to| out.socket.get_ref().send_to(p, to)) {
             return;
         }
     }

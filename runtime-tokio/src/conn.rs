@@ -5,10 +5,10 @@
 use crate::driver::Event;
 use bytes::{Bytes, BytesMut};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_adapter::engine::TlsClientSetup;
+use switchboard_adapter::ids::ConnIds;
 use switchboard_core::io::{CloseReason, ConnId, Input, ListenerId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
@@ -32,17 +32,6 @@ pub fn writer() -> (mpsc::Sender<WriteCmd>, mpsc::Receiver<WriteCmd>) {
     mpsc::channel(WRITE_QUEUE)
 }
 
-/// Mints the driver's connection ids: from 1, never with [`ConnId::OUTBOUND_BIT`].
-#[derive(Debug, Default)]
-pub struct Ids(AtomicU64);
-
-impl Ids {
-    fn next(&self) -> ConnId {
-        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
-        ConnId(n & !ConnId::OUTBOUND_BIT)
-    }
-}
-
 /// Accepts connections on `socket` until the task is aborted (listener closed) or the core
 /// task is gone. The core hears of each connection at once (`Accepted`); a TLS handshake then
 /// runs in the connection's task, which the core closes if it takes too long.
@@ -50,7 +39,7 @@ pub async fn accept(
     socket: TcpListener,
     listener: ListenerId,
     tls: Option<TlsAcceptor>,
-    ids: Arc<Ids>,
+    ids: Arc<ConnIds>,
     events: mpsc::Sender<Event>,
 ) {
     loop {
@@ -117,7 +106,9 @@ pub async fn connect(
         Ok(stream) => stream,
         Err(error) => {
             tracing::debug!(?conn, %to, %error, "connect failed");
-            let _ = events.send(Event::Input(Input::ConnectFailed { conn })).await;
+            let _ = events
+                .send(Event::Input(Input::ConnectFailed { conn }))
+                .await;
             return;
         }
     };
@@ -129,7 +120,9 @@ pub async fn connect(
         Ok(stream) => established(conn, stream, rx, events).await,
         Err(error) => {
             tracing::warn!(?conn, %to, %error, "outbound TLS handshake failed");
-            let _ = events.send(Event::Input(Input::ConnectFailed { conn })).await;
+            let _ = events
+                .send(Event::Input(Input::ConnectFailed { conn }))
+                .await;
         }
     }
 }
@@ -224,20 +217,5 @@ async fn run<S>(
                 return;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn driver_ids_start_at_one_and_never_look_outbound() {
-        let ids = Ids::default();
-        assert_eq!(ids.next(), ConnId(1));
-        assert_eq!(ids.next(), ConnId(2));
-        let wrapped = Ids(AtomicU64::new(ConnId::OUTBOUND_BIT - 1));
-        assert!(!wrapped.next().is_outbound());
-        assert!(!wrapped.next().is_outbound());
     }
 }

@@ -3,14 +3,15 @@
 //! outputs through [`TokioIo`], and keeps one timer armed at the core's deadline. No protocol
 //! decision is made here.
 
-use crate::conn::{self, Ids, WriteCmd};
+use crate::conn::{self, WriteCmd};
 use crate::udp::{self, UdpOut};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_adapter::engine::{Engine, EngineError, Io, TlsClientSetup};
+use switchboard_adapter::engine::{self, Engine, EngineError, Io, TlsClientSetup};
+use switchboard_adapter::ids::ConnIds;
 use switchboard_adapter::net::{self, Listening, NetError};
 use switchboard_adapter::startup::Start;
 use switchboard_adapter::watch::ConfigWatch;
@@ -29,20 +30,7 @@ const EVENT_QUEUE: usize = 8192;
 const STOP_LIMIT: Duration = Duration::from_secs(5);
 
 /// What I/O tasks send the core task.
-#[derive(Debug)]
-pub enum Event {
-    /// An input for the core.
-    Input(Input),
-    /// A connection was accepted: remember its writer, then feed `input`.
-    Opened {
-        /// The driver-minted id.
-        conn: ConnId,
-        /// Its writer.
-        writer: mpsc::Sender<WriteCmd>,
-        /// `Accepted`.
-        input: Input,
-    },
-}
+pub type Event = engine::Event<mpsc::Sender<WriteCmd>>;
 
 /// Why the driver stopped.
 #[derive(Debug, thiserror::Error)]
@@ -126,12 +114,12 @@ pub async fn run(start: Start) -> Result<(), DriverError> {
             event = inbox.recv() => {
                 // Unreachable while `io.events` is alive.
                 let Some(event) = event else { return Ok(()) };
-                io.event(event, &mut engine);
+                engine.event(event, &mut io);
                 // One wake-up serves a burst: take what is already queued before polling
                 // signals and timers again (bounded, so they are not starved).
                 for _ in 0..BURST {
                     match inbox.try_recv() {
-                        Ok(event) => io.event(event, &mut engine),
+                        Ok(event) => engine.event(event, &mut io),
                         Err(_) => break,
                     }
                 }
@@ -145,7 +133,7 @@ pub async fn run(start: Start) -> Result<(), DriverError> {
 impl TokioIo {
     /// Opens every listener the core declares.
     fn open(engine: &mut Engine, events: mpsc::Sender<Event>) -> Result<Self, NetError> {
-        let ids = Arc::new(Ids::default());
+        let ids = Arc::new(ConnIds::default());
         let mut io = TokioIo {
             udp: HashMap::new(),
             conns: HashMap::new(),
@@ -183,41 +171,26 @@ impl TokioIo {
         }
         Ok(io)
     }
-
-    /// Handles one event from an I/O task.
-    fn event(&mut self, event: Event, engine: &mut Engine) {
-        match event {
-            Event::Input(input) => {
-                match &input {
-                    Input::Connected { conn } => {
-                        if let Some(w) = self.conns.get_mut(conn) {
-                            w.connecting = None;
-                        }
-                    }
-                    Input::Closed { conn, .. } | Input::ConnectFailed { conn } => {
-                        self.conns.remove(conn);
-                    }
-                    _ => {}
-                }
-                engine.feed(input, self);
-            }
-            Event::Opened {
-                conn,
-                writer,
-                input,
-            } => {
-                let writer = Writer {
-                    tx: writer,
-                    connecting: None,
-                };
-                self.conns.insert(conn, writer);
-                engine.feed(input, self);
-            }
-        }
-    }
 }
 
 impl Io for TokioIo {
+    type Writer = mpsc::Sender<WriteCmd>;
+
+    fn register(&mut self, conn: ConnId, tx: Self::Writer) {
+        let connecting = None;
+        self.conns.insert(conn, Writer { tx, connecting });
+    }
+
+    fn established(&mut self, conn: ConnId) {
+        if let Some(w) = self.conns.get_mut(&conn) {
+            w.connecting = None;
+        }
+    }
+
+    fn forget(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
+    }
+
     fn send_datagram(&mut self, listener: ListenerId, to: SocketAddr, payload: Bytes) {
         match self.udp.get(&listener) {
             Some(out) => out.send(to, payload),
