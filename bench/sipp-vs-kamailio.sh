@@ -2,8 +2,8 @@
 # Switchboard against Kamailio's dispatcher, side by side in one run, on this machine.
 #
 #   SIPp UAC -> balancer -> two SIPp UAS nodes, UDP over loopback, for each balancer:
-#     * Switchboard (release build, Call-ID affinity, UDP only, nodes registered through the
-#       HTTP/JSON heartbeat);
+#     * Switchboard on each runtime, `switchboard` (tokio) and `switchboard-smol` (release builds,
+#       Call-ID affinity, UDP only, nodes registered through the HTTP/JSON heartbeat);
 #     * Kamailio as a stateless balancer: dispatcher module, ds_select_dst("1","0") (hash over
 #       Call-ID), record_route() on INVITE/SUBSCRIBE, forward() (stateless, no tm), once with
 #       children=1 and once with children=2 UDP workers (see docs: several workers reorder).
@@ -14,7 +14,9 @@
 #
 # Usage: bench/sipp-vs-kamailio.sh
 # Environment (all optional):
-#   SWITCHBOARD=path        use this binary instead of building target/release/switchboard
+#   SWITCHBOARD=path        use this tokio binary instead of building target/release/switchboard
+#   SWITCHBOARD_SMOL=path   use this smol binary instead of building target/release/switchboard-smol
+#   RUNTIMES="tokio smol"   which Switchboard binaries to measure
 #   RATES="200 500 ..."     offered rates (calls/s) of the steps
 #   STEP_SECONDS=10         length of each step (calls = rate * STEP_SECONDS)
 #   CPU_RATE=500 CPU_CALLS=10000 CPU_ROUNDS=2
@@ -32,6 +34,7 @@ CPU_RATE=${CPU_RATE:-500}
 CPU_CALLS=${CPU_CALLS:-10000}
 CPU_ROUNDS=${CPU_ROUNDS:-2}
 KAMAILIO_CHILDREN=${KAMAILIO_CHILDREN:-"1 2"}
+RUNTIMES=${RUNTIMES:-"tokio smol"}
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -53,12 +56,21 @@ KAMAILIO=$(command -v kamailio || echo /usr/sbin/kamailio)
 KAM_MODULES=${KAM_MODULES:-$(dirname "$(dpkg -L kamailio 2>/dev/null | grep -m1 '/modules/sl.so$' || echo /usr/lib/x86_64-linux-gnu/kamailio/modules/sl.so)")}
 CLK_TCK=$(getconf CLK_TCK)
 
-if [ -z "${SWITCHBOARD:-}" ]; then
-    echo "building switchboard (release)..." >&2
-    (cd "$ROOT" && cargo build --release -p switchboard-tokio --quiet)
-    SWITCHBOARD="${CARGO_TARGET_DIR:-$ROOT/target}/release/switchboard"
-fi
-[ -x "$SWITCHBOARD" ] || { echo "no switchboard binary at $SWITCHBOARD" >&2; exit 2; }
+declare -A BINARY
+for rt in $RUNTIMES; do
+    case $rt in
+    tokio) pkg=switchboard-tokio bin=switchboard given=${SWITCHBOARD:-} ;;
+    smol) pkg=switchboard-smol bin=switchboard-smol given=${SWITCHBOARD_SMOL:-} ;;
+    *) echo "unknown runtime $rt (tokio, smol)" >&2; exit 2 ;;
+    esac
+    if [ -z "$given" ]; then
+        echo "building $bin (release)..." >&2
+        (cd "$ROOT" && cargo build --release -p "$pkg" --bin "$bin" --quiet)
+        given="${CARGO_TARGET_DIR:-$ROOT/target}/release/$bin"
+    fi
+    [ -x "$given" ] || { echo "no $bin binary at $given" >&2; exit 2; }
+    BINARY[$rt]=$given
+done
 
 OUT=${OUT:-$(mktemp -d /tmp/sipp-vs-kamailio.XXXXXX)}
 mkdir -p "$OUT"
@@ -76,8 +88,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mapfile -t P < <(python3 "$HELPER" ports 12)
-UAS1=${P[0]} UAS2=${P[1]} SB_EXT=${P[2]} SB_INT=${P[3]} SB_HB=${P[4]} SB_API=${P[5]}
+mapfile -t P < <(python3 "$HELPER" ports 16)
+UAS1=${P[0]} UAS2=${P[1]}
+# Switchboard instance n (0, 1) uses ports SB_PORTS[4n..4n+3]: external, internal, heartbeat, API.
+SB_PORTS=("${P[2]}" "${P[3]}" "${P[4]}" "${P[5]}" "${P[12]}" "${P[13]}" "${P[14]}" "${P[15]}")
 UAC_PORT=${P[6]}
 KAM_PORTS=("${P[7]}" "${P[8]}" "${P[9]}")
 
@@ -91,54 +105,66 @@ start_uas() {
 start_uas uas1 "$UAS1"
 start_uas uas2 "$UAS2"
 
-# ---- Switchboard ----
-cat >"$OUT/lb-configuration.xml" <<EOF
+# ---- Switchboard, one instance per runtime ----
+declare -A TARGET PID_OF
+BALANCERS=()
+start_switchboard() {
+    local rt=$1 n=$2 name ext int hb api pid
+    name=$([ "$rt" = tokio ] && echo switchboard || echo "switchboard-$rt")
+    ext=${SB_PORTS[$((4 * n))]} int=${SB_PORTS[$((4 * n + 1))]}
+    hb=${SB_PORTS[$((4 * n + 2))]} api=${SB_PORTS[$((4 * n + 3))]}
+    mkdir -p "$OUT/$name"
+    cat >"$OUT/$name/lb-configuration.xml" <<EOF
 <?xml version="1.0" encoding="UTF-8"?>
 <load-balancer-properties>
   <common>
     <host>$IP</host>
     <nodeTimeout>8400</nodeTimeout>
     <heartbeatInterval>150</heartbeatInterval>
-    <apiPort>$SB_API</apiPort>
+    <apiPort>$api</apiPort>
   </common>
   <sip>
     <algorithm>
       <algorithmClass>org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm</algorithmClass>
     </algorithm>
-    <external><udpPort>$SB_EXT</udpPort></external>
-    <internal><udpPort>$SB_INT</udpPort></internal>
+    <external><udpPort>$ext</udpPort></external>
+    <internal><udpPort>$int</udpPort></internal>
   </sip>
   <heartbeat>
     <heartbeatConfig>
       <protocolClassName>org.mobicents.tools.heartbeat.impl.ServerController</protocolClassName>
-      <heartbeatPort>$SB_HB</heartbeatPort>
+      <heartbeatPort>$hb</heartbeatPort>
     </heartbeatConfig>
   </heartbeat>
 </load-balancer-properties>
 EOF
-RUST_LOG=${RUST_LOG:-warn} NO_COLOR=1 "$SWITCHBOARD" --config "$OUT/lb-configuration.xml" \
-    </dev/null >"$OUT/switchboard.log" 2>&1 &
-SB_PID=$!
-PIDS+=("$SB_PID")
-
-# Nodes register through the HTTP/JSON heartbeat and heartbeat every second.
-rm -f "$OUT/nodes.ready"
-for _ in $(seq 100); do
-    python3 -c "import socket,sys; socket.create_connection(('$IP', $SB_HB), 0.2)" 2>/dev/null && break
-    kill -0 "$SB_PID" 2>/dev/null || { cat "$OUT/switchboard.log" >&2; exit 1; }
-    sleep 0.1
+    RUST_LOG=${RUST_LOG:-warn} NO_COLOR=1 "${BINARY[$rt]}" --config "$OUT/$name/lb-configuration.xml" \
+        </dev/null >"$OUT/$name/switchboard.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    # Nodes register through the HTTP/JSON heartbeat and heartbeat every second.
+    rm -f "$OUT/$name/nodes.ready"
+    for _ in $(seq 100); do
+        python3 -c "import socket,sys; socket.create_connection(('$IP', $hb), 0.2)" 2>/dev/null && break
+        kill -0 "$pid" 2>/dev/null || { cat "$OUT/$name/switchboard.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    python3 "$HELPER" nodes "$hb" "$OUT/$name/nodes.ready" "$UAS1" "$UAS2" >"$OUT/$name/nodes.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 120); do [ -s "$OUT/$name/nodes.ready" ] && break; sleep 0.1; done
+    [ -s "$OUT/$name/nodes.ready" ] || { echo "nodes did not register with $name:" >&2; cat "$OUT/$name/nodes.log" >&2; exit 1; }
+    BALANCERS+=("$name")
+    TARGET[$name]="$IP:$ext"
+    PID_OF[$name]=$pid
+}
+n=0
+for rt in $RUNTIMES; do
+    start_switchboard "$rt" "$n"
+    n=$((n + 1))
 done
-python3 "$HELPER" nodes "$SB_HB" "$OUT/nodes.ready" "$UAS1" "$UAS2" >"$OUT/nodes.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 120); do [ -s "$OUT/nodes.ready" ] && break; sleep 0.1; done
-[ -s "$OUT/nodes.ready" ] || { echo "nodes did not register:" >&2; cat "$OUT/nodes.log" >&2; exit 1; }
 
 # ---- Kamailio, one instance per worker count ----
 printf '1 sip:%s:%s\n1 sip:%s:%s\n' $IP "$UAS1" $IP "$UAS2" >"$OUT/dispatcher.list"
-declare -A TARGET PID_OF
-BALANCERS=(switchboard)
-TARGET[switchboard]="$IP:$SB_EXT"
-PID_OF[switchboard]=$SB_PID
 i=0
 for children in $KAMAILIO_CHILDREN; do
     name="kamailio-c$children"
