@@ -393,7 +393,10 @@ fn an_edited_file_is_reloaded_without_a_signal() {
     assert!(lb.log().contains("algorithms_rebuilt=true"), "{}", lb.log());
     sleep(Duration::from_millis(1100));
     std::fs::write(&path, "<load-balancer-properties><common>").expect("write configuration");
-    wait_for_log(&lb, "configuration file changed: configuration not reloaded");
+    wait_for_log(
+        &lb,
+        "configuration file changed: configuration not reloaded",
+    );
     assert!(
         lb.proc.child.try_wait().expect("poll").is_none(),
         "still running"
