@@ -22,6 +22,14 @@ use switchboard_core::io::{
 };
 use switchboard_core::time::Timestamp;
 
+/// Queued events a core task handles per wake-up before it polls signals and timers again.
+pub const BURST: usize = 64;
+/// Inputs waiting for the core task before I/O tasks have to wait.
+pub const EVENT_QUEUE: usize = 8192;
+/// How long a stop may take once begun (SIGTERM, SIGINT), whatever the core still waits for;
+/// the core itself exits within its notification limit.
+pub const STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The TLS client side of one outbound connection, ready for the runtime's connector.
 #[derive(Debug, Clone)]
 pub struct TlsClientSetup {
@@ -92,6 +100,20 @@ pub enum EngineError {
     /// The TLS configuration of TLS or WSS listeners cannot be built.
     #[error(transparent)]
     Tls(#[from] TlsError),
+}
+
+/// Why a runtime's driver stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The balancer cannot be built from the configuration.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A socket of the configuration could not be opened.
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
+    /// Signal handlers could not be installed.
+    #[error("cannot listen for signals: {0}")]
+    Signals(std::io::Error),
 }
 
 /// The balancer and everything a driver keeps about it.

@@ -18,37 +18,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
-use switchboard_adapter::engine::{self, Engine, EngineError, Io, TlsClientSetup};
+use std::time::Instant;
+use switchboard_adapter::engine::{self, Engine, Io, RunError, TlsClientSetup};
+use switchboard_adapter::engine::{BURST, EVENT_QUEUE, STOP_LIMIT};
 use switchboard_adapter::ids::ConnIds;
 use switchboard_adapter::net::{self, Listening, NetError};
 use switchboard_adapter::startup::Start;
 use switchboard_adapter::watch::ConfigWatch;
 use switchboard_core::io::{ConnId, Input, ListenerId};
 
-/// Queued events handled per wake-up of the core task before signals and timers are polled.
-const BURST: usize = 64;
-/// Inputs waiting for the core task before I/O tasks have to wait.
-const EVENT_QUEUE: usize = 8192;
-/// How long a stop may take once begun, whatever the core still waits for.
-const STOP_LIMIT: Duration = Duration::from_secs(5);
-
 /// What I/O tasks send the core task.
 pub type Event = engine::Event<Sender<WriteCmd>>;
-
-/// Why the driver stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum DriverError {
-    /// The balancer cannot be built from the configuration.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    /// A socket of the configuration could not be opened.
-    #[error(transparent)]
-    Net(#[from] NetError),
-    /// Signal handlers could not be installed.
-    #[error("cannot listen for signals: {0}")]
-    Signals(std::io::Error),
-}
 
 /// A connection's writer, and its task while it is still connecting (dropped = cancelled).
 #[derive(Debug)]
@@ -79,12 +59,12 @@ enum Wake {
 
 /// Opens every socket of the configuration and runs the balancer until it exits (SIGINT,
 /// SIGTERM or `/lbstop`).
-pub async fn run(start: Start) -> Result<(), DriverError> {
+pub async fn run(start: Start) -> Result<(), RunError> {
     let mut engine = Engine::new(start.config, start.path, start.log)?;
     let (events, inbox) = channel::bounded(EVENT_QUEUE);
     let mut inbox = std::pin::pin!(inbox);
     let mut signals =
-        Signals::new([Signal::Term, Signal::Int, Signal::Hup]).map_err(DriverError::Signals)?;
+        Signals::new([Signal::Term, Signal::Int, Signal::Hup]).map_err(RunError::Signals)?;
     let mut io = SmolIo::open(&mut engine, events)?;
     tracing::info!("ready: every listener is open");
 

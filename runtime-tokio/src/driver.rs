@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_adapter::engine::{self, Engine, EngineError, Io, TlsClientSetup};
+use switchboard_adapter::engine::{self, Engine, Io, RunError, TlsClientSetup};
+use switchboard_adapter::engine::{BURST, EVENT_QUEUE, STOP_LIMIT};
 use switchboard_adapter::ids::ConnIds;
 use switchboard_adapter::net::{self, Listening, NetError};
 use switchboard_adapter::startup::Start;
@@ -22,29 +23,8 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-/// Queued events handled per wake-up of the core task before signals and timers are polled.
-const BURST: usize = 64;
-/// Inputs waiting for the core task before I/O tasks have to wait.
-const EVENT_QUEUE: usize = 8192;
-/// How long a stop may take once begun, whatever the core still waits for.
-const STOP_LIMIT: Duration = Duration::from_secs(5);
-
 /// What I/O tasks send the core task.
 pub type Event = engine::Event<mpsc::Sender<WriteCmd>>;
-
-/// Why the driver stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum DriverError {
-    /// The balancer cannot be built from the configuration.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    /// A socket of the configuration could not be opened.
-    #[error(transparent)]
-    Net(#[from] NetError),
-    /// Signal handlers could not be installed.
-    #[error("cannot listen for signals: {0}")]
-    Signals(std::io::Error),
-}
 
 /// A connection's writer, and the task to abort while it is still connecting.
 #[derive(Debug)]
@@ -64,16 +44,16 @@ pub struct TokioIo {
 
 /// Opens every socket of the configuration and runs the balancer until it exits (SIGINT,
 /// SIGTERM or `/lbstop`).
-pub async fn run(start: Start) -> Result<(), DriverError> {
+pub async fn run(start: Start) -> Result<(), RunError> {
     let mut engine = Engine::new(start.config, start.path, start.log)?;
     let (events, mut inbox) = mpsc::channel(EVENT_QUEUE);
     let mut io = TokioIo::open(&mut engine, events)?;
     tracing::info!("ready: every listener is open");
 
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(DriverError::Signals)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DriverError::Signals)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(DriverError::Signals)?;
+    let mut term = signal(SignalKind::terminate()).map_err(RunError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(RunError::Signals)?;
     let mut watch = tokio::time::interval(ConfigWatch::INTERVAL);
     watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // One timer, moved only when the core's deadline changes.
