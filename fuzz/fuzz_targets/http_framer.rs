@@ -15,6 +15,9 @@ use libfuzzer_sys::fuzz_target;
 use switchboard_core::http::framer::{
     FrameEvent, FramingError, Head, Kind, Limits, MessageFramer, RequestCollector,
 };
+#[path = "chunks.rs"]
+mod chunks;
+use chunks::Chunks;
 
 /// One step of the normalised event sequence.
 #[derive(Debug, PartialEq, Eq)]
@@ -171,31 +174,5 @@ fn drain(f: &mut MessageFramer, setup: Setup, r: &mut Run, ends: &mut u32) -> Re
                 return Err(());
             }
         }
-    }
-}
-
-/// Splits a slice into chunks of pseudo-random sizes (1..=64, biased small).
-struct Chunks<'a> {
-    rest: &'a [u8],
-    state: u32,
-}
-
-impl<'a> Iterator for Chunks<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 17;
-        self.state ^= self.state << 5;
-        let n = if self.state & 3 == 0 {
-            (self.state >> 8) as usize % 64 + 1
-        } else {
-            (self.state >> 8) as usize % 4 + 1
-        };
-        let (head, tail) = self.rest.split_at(n.min(self.rest.len()));
-        self.rest = tail;
-        Some(head)
     }
 }

@@ -7,6 +7,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use switchboard_core::sip::{Frame, FrameError, Framer, SipMessage};
+#[path = "chunks.rs"]
+mod chunks;
+use chunks::Chunks;
 
 #[derive(Debug, PartialEq, Eq)]
 enum End {
@@ -27,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
     let max_headers = usize::from(*headers_sel % 64) + 1;
 
     let (whole, whole_end, whole_left) = run(max_size, max_headers, std::iter::once(stream));
-    let chunks = Chunks { rest: stream, state: u32::from(*seed) | 0x100 };
+    let chunks = Chunks {
+        rest: stream,
+        state: u32::from(*seed) | 0x100,
+    };
     let (split, split_end, split_left) = run(max_size, max_headers, chunks);
 
     assert_eq!(whole_end, split_end, "chunking changed how the stream ends");
@@ -67,30 +73,4 @@ fn run<'a>(
     }
     let left = f.buffered();
     (frames, End::Open, left)
-}
-
-/// Splits a slice into chunks of pseudo-random sizes (1..=64, biased small).
-struct Chunks<'a> {
-    rest: &'a [u8],
-    state: u32,
-}
-
-impl<'a> Iterator for Chunks<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 17;
-        self.state ^= self.state << 5;
-        let n = if self.state & 3 == 0 {
-            (self.state >> 8) as usize % 64 + 1
-        } else {
-            (self.state >> 8) as usize % 4 + 1
-        };
-        let (head, tail) = self.rest.split_at(n.min(self.rest.len()));
-        self.rest = tail;
-        Some(head)
-    }
 }

@@ -13,6 +13,9 @@ use switchboard_core::ws::{
     accept, ClientHandshake, ClientResult, HandshakeResult, Role, WsCodec, WsError, WsEvent,
     MAX_MESSAGE,
 };
+#[path = "chunks.rs"]
+mod chunks;
+use chunks::Chunks;
 
 fuzz_target!(|data: &[u8]| {
     let [size_sel, seed, hs, stream @ ..] = data else {
@@ -86,30 +89,4 @@ fn run<'a>(
         }
     }
     (events, None)
-}
-
-/// Splits a slice into chunks of pseudo-random sizes (1..=64, biased small).
-struct Chunks<'a> {
-    rest: &'a [u8],
-    state: u32,
-}
-
-impl<'a> Iterator for Chunks<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 17;
-        self.state ^= self.state << 5;
-        let n = if self.state & 3 == 0 {
-            (self.state >> 8) as usize % 64 + 1
-        } else {
-            (self.state >> 8) as usize % 4 + 1
-        };
-        let (head, tail) = self.rest.split_at(n.min(self.rest.len()));
-        self.rest = tail;
-        Some(head)
-    }
 }
