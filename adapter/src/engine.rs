@@ -4,6 +4,7 @@
 //! looks at what runs on a socket.
 
 use crate::logging::LogControl;
+use crate::net::{self, Listening, NetError};
 use crate::tls::{server_name_for, Tls, TlsError};
 use crate::watch::{reload_on_signal, ConfigWatch};
 use bytes::Bytes;
@@ -85,6 +86,16 @@ pub trait Io {
     fn write(&mut self, conn: ConnId, payload: Bytes) -> bool;
     /// Closes a connection after its queued writes.
     fn close(&mut self, conn: ConnId);
+    /// Takes over a listening socket the engine opened (at start, or when a reload adds one):
+    /// registers it with the runtime's reactor and starts receiving or accepting on it, with
+    /// TLS on every accepted connection when `tls` is set. Fails only if the reactor refuses
+    /// the socket.
+    fn adopt(
+        &mut self,
+        spec: &ListenerSpec,
+        socket: Listening,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> std::io::Result<()>;
     /// Stops accepting on a listener.
     fn close_listener(&mut self, id: ListenerId);
     /// Resolves a host name in a task that reports `Input::Resolved` with `token`.
@@ -165,15 +176,40 @@ impl Engine {
         self.balancer.listeners()
     }
 
-    /// The TLS server configuration for a listener that asks for TLS.
-    pub fn server_tls(&self, spec: &ListenerSpec) -> Option<Arc<ServerConfig>> {
-        spec.tls.and(self.tls.server.clone())
+    /// Opens every listener the core declares and hands each to the runtime; fails on the
+    /// first socket that cannot be opened (start-up stops with that message).
+    pub fn open_listeners(&mut self, io: &mut impl Io) -> Result<(), NetError> {
+        for spec in self.balancer.listeners() {
+            self.listen(&spec, io)?;
+        }
+        Ok(())
     }
 
-    /// Records the address a listener was bound to: outbound connections that leave "from"
-    /// it bind its IP.
-    pub fn bound(&mut self, id: ListenerId, local: SocketAddr) {
-        self.local_ips.insert(id, local.ip());
+    /// Opens one listener (resolving its host, blocking) and hands it to the runtime.
+    fn listen(&mut self, spec: &ListenerSpec, io: &mut impl Io) -> Result<(), NetError> {
+        let (socket, local) = net::open(spec)?;
+        if spec.tls.is_some() && self.tls.server.is_none() {
+            // A TLS listener added by a reload, when none was configured at start.
+            let config = self.balancer.config();
+            match Tls::load(&config.ssl, config.sip_stack.tls_client_auth) {
+                Ok(tls) => self.tls = tls,
+                Err(error) => tracing::error!(listener = %spec.name, %error, "no TLS"),
+            }
+        }
+        let tls = spec.tls.and(self.tls.server.clone());
+        if spec.tls.is_some() && tls.is_none() {
+            tracing::error!(listener = %spec.name, "not opened: its TLS configuration cannot be built");
+            return Ok(());
+        }
+        io.adopt(spec, socket, tls)
+            .map_err(|source| NetError::Bind {
+                what: spec.name.clone(),
+                addr: local,
+                source,
+            })?;
+        self.local_ips.insert(spec.id, local.ip());
+        tracing::info!(%local, "listening: {}", spec.name);
+        Ok(())
     }
 
     /// The core's time for the current instant.
@@ -309,7 +345,16 @@ impl Engine {
                 }
             }
             Output::Close { conn } => io.close(conn),
-            Output::CloseListener { id } => io.close_listener(id),
+            Output::Listen { spec } => {
+                if let Err(error) = self.listen(&spec, io) {
+                    tracing::error!("configuration reloaded, but {error}");
+                }
+            }
+            Output::CloseListener { id } => {
+                tracing::info!(?id, "listener closed");
+                self.local_ips.remove(&id);
+                io.close_listener(id);
+            }
             Output::Resolve {
                 token,
                 host,

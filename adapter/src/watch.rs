@@ -132,6 +132,8 @@ pub fn reload(
     tracing::info!(
         file = %path.display(),
         algorithms_rebuilt = report.algorithms_rebuilt,
+        listeners_opened = report.listeners_opened,
+        listeners_closed = report.listeners_closed,
         "{why}: configuration reloaded"
     );
     for what in &report.needs_restart {

@@ -223,8 +223,15 @@ pub enum Output {
         /// The connection.
         conn: ConnId,
     },
-    /// Stop accepting on a listener and close its socket (e.g. the management port once
-    /// `/lbstop` is accepted).
+    /// Open a listening socket while running (a reloaded file added it); the driver logs an
+    /// error if it cannot. The sockets of the start are [`ListenerSpec`]s the core lists
+    /// before the first input.
+    Listen {
+        /// The socket.
+        spec: ListenerSpec,
+    },
+    /// Stop accepting on a listener and close its socket (the management port once `/lbstop`
+    /// is accepted, a listener a reloaded file no longer has).
     CloseListener {
         /// The listener.
         id: ListenerId,

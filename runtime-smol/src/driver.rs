@@ -8,6 +8,7 @@ use crate::spawn;
 use crate::udp::{self, UdpOut};
 use async_signal::{Signal, Signals};
 use bytes::Bytes;
+use futures_rustls::rustls::ServerConfig;
 use futures_rustls::TlsAcceptor;
 use smol::channel::{self, Sender};
 use smol::stream::StreamExt;
@@ -22,10 +23,10 @@ use std::time::Instant;
 use switchboard_adapter::engine::{self, Engine, Io, RunError, TlsClientSetup};
 use switchboard_adapter::engine::{BURST, EVENT_QUEUE, STOP_LIMIT};
 use switchboard_adapter::ids::ConnIds;
-use switchboard_adapter::net::{self, Listening, NetError};
+use switchboard_adapter::net::{self, Listening};
 use switchboard_adapter::startup::Start;
 use switchboard_adapter::watch::ConfigWatch;
-use switchboard_core::io::{ConnId, Input, ListenerId};
+use switchboard_core::io::{ConnId, Input, ListenerId, ListenerSpec};
 
 /// What I/O tasks send the core task.
 pub type Event = engine::Event<Sender<WriteCmd>>;
@@ -44,6 +45,7 @@ pub struct SmolIo {
     conns: HashMap<ConnId, Writer>,
     /// Accept loops, cancelled when dropped.
     accepting: HashMap<ListenerId, Task<()>>,
+    ids: Arc<ConnIds>,
     events: Sender<Event>,
 }
 
@@ -65,7 +67,14 @@ pub async fn run(start: Start) -> Result<(), RunError> {
     let mut inbox = std::pin::pin!(inbox);
     let mut signals =
         Signals::new([Signal::Term, Signal::Int, Signal::Hup]).map_err(RunError::Signals)?;
-    let mut io = SmolIo::open(&mut engine, events)?;
+    let mut io = SmolIo {
+        udp: HashMap::new(),
+        conns: HashMap::new(),
+        accepting: HashMap::new(),
+        ids: Arc::new(ConnIds::default()),
+        events,
+    };
+    engine.open_listeners(&mut io)?;
     tracing::info!("ready: every listener is open");
 
     let mut watch = Timer::interval(ConfigWatch::INTERVAL);
@@ -141,49 +150,6 @@ pub async fn run(start: Start) -> Result<(), RunError> {
     Ok(())
 }
 
-impl SmolIo {
-    /// Opens every listener the core declares.
-    fn open(engine: &mut Engine, events: Sender<Event>) -> Result<Self, NetError> {
-        let ids = Arc::new(ConnIds::default());
-        let mut io = SmolIo {
-            udp: HashMap::new(),
-            conns: HashMap::new(),
-            accepting: HashMap::new(),
-            events,
-        };
-        for spec in engine.listeners() {
-            let (socket, local) = net::open(&spec)?;
-            let adopt_error = |source| NetError::Bind {
-                what: spec.name.clone(),
-                addr: local,
-                source,
-            };
-            match socket {
-                Listening::Udp(socket) => {
-                    let socket = Arc::new(Async::new(socket).map_err(adopt_error)?);
-                    spawn(udp::recv(socket.clone(), spec.id, io.events.clone())).detach();
-                    io.udp.insert(spec.id, UdpOut::new(socket));
-                }
-                Listening::Tcp(socket) => {
-                    let socket = Async::new(socket).map_err(adopt_error)?;
-                    let tls = engine.server_tls(&spec).map(TlsAcceptor::from);
-                    let task = spawn(conn::accept(
-                        socket,
-                        spec.id,
-                        tls,
-                        ids.clone(),
-                        io.events.clone(),
-                    ));
-                    io.accepting.insert(spec.id, task);
-                }
-            }
-            engine.bound(spec.id, local);
-            tracing::info!(%local, "listening: {}", spec.name);
-        }
-        Ok(io)
-    }
-}
-
 impl Io for SmolIo {
     type Writer = Sender<WriteCmd>;
 
@@ -246,6 +212,30 @@ impl Io for SmolIo {
                 let _ = w.tx.try_send(WriteCmd::Close);
             }
         }
+    }
+
+    fn adopt(
+        &mut self,
+        spec: &ListenerSpec,
+        socket: Listening,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> std::io::Result<()> {
+        let events = self.events.clone();
+        match socket {
+            Listening::Udp(socket) => {
+                let socket = Arc::new(Async::new(socket)?);
+                spawn(udp::recv(socket.clone(), spec.id, events)).detach();
+                self.udp.insert(spec.id, UdpOut::new(socket));
+            }
+            Listening::Tcp(socket) => {
+                let socket = Async::new(socket)?;
+                let tls = tls.map(TlsAcceptor::from);
+                let ids = self.ids.clone();
+                let task = spawn(conn::accept(socket, spec.id, tls, ids, events));
+                self.accepting.insert(spec.id, task);
+            }
+        }
+        Ok(())
     }
 
     fn close_listener(&mut self, id: ListenerId) {

@@ -13,14 +13,15 @@ use std::time::Duration;
 use switchboard_adapter::engine::{self, Engine, Io, RunError, TlsClientSetup};
 use switchboard_adapter::engine::{BURST, EVENT_QUEUE, STOP_LIMIT};
 use switchboard_adapter::ids::ConnIds;
-use switchboard_adapter::net::{self, Listening, NetError};
+use switchboard_adapter::net::Listening;
 use switchboard_adapter::startup::Start;
 use switchboard_adapter::watch::ConfigWatch;
-use switchboard_core::io::{ConnId, Input, ListenerId};
+use switchboard_core::io::{ConnId, Input, ListenerId, ListenerSpec};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
+use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
 /// What I/O tasks send the core task.
@@ -39,6 +40,7 @@ pub struct TokioIo {
     udp: HashMap<ListenerId, Arc<UdpOut>>,
     conns: HashMap<ConnId, Writer>,
     accepting: HashMap<ListenerId, AbortHandle>,
+    ids: Arc<ConnIds>,
     events: mpsc::Sender<Event>,
 }
 
@@ -47,7 +49,14 @@ pub struct TokioIo {
 pub async fn run(start: Start) -> Result<(), RunError> {
     let mut engine = Engine::new(start.config, start.path, start.log)?;
     let (events, mut inbox) = mpsc::channel(EVENT_QUEUE);
-    let mut io = TokioIo::open(&mut engine, events)?;
+    let mut io = TokioIo {
+        udp: HashMap::new(),
+        conns: HashMap::new(),
+        accepting: HashMap::new(),
+        ids: Arc::new(ConnIds::default()),
+        events,
+    };
+    engine.open_listeners(&mut io)?;
     tracing::info!("ready: every listener is open");
 
     use tokio::signal::unix::{signal, SignalKind};
@@ -108,49 +117,6 @@ pub async fn run(start: Start) -> Result<(), RunError> {
         }
     }
     Ok(())
-}
-
-impl TokioIo {
-    /// Opens every listener the core declares.
-    fn open(engine: &mut Engine, events: mpsc::Sender<Event>) -> Result<Self, NetError> {
-        let ids = Arc::new(ConnIds::default());
-        let mut io = TokioIo {
-            udp: HashMap::new(),
-            conns: HashMap::new(),
-            accepting: HashMap::new(),
-            events,
-        };
-        for spec in engine.listeners() {
-            let (socket, local) = net::open(&spec)?;
-            let adopt_error = |source| NetError::Bind {
-                what: spec.name.clone(),
-                addr: local,
-                source,
-            };
-            match socket {
-                Listening::Udp(socket) => {
-                    let socket = Arc::new(UdpSocket::from_std(socket).map_err(adopt_error)?);
-                    tokio::spawn(udp::recv(socket.clone(), spec.id, io.events.clone()));
-                    io.udp.insert(spec.id, UdpOut::new(socket));
-                }
-                Listening::Tcp(socket) => {
-                    let socket = TcpListener::from_std(socket).map_err(adopt_error)?;
-                    let tls = engine.server_tls(&spec).map(TlsAcceptor::from);
-                    let task = tokio::spawn(conn::accept(
-                        socket,
-                        spec.id,
-                        tls,
-                        ids.clone(),
-                        io.events.clone(),
-                    ));
-                    io.accepting.insert(spec.id, task.abort_handle());
-                }
-            }
-            engine.bound(spec.id, local);
-            tracing::info!(%local, "listening: {}", spec.name);
-        }
-        Ok(io)
-    }
 }
 
 impl Io for TokioIo {
@@ -214,6 +180,30 @@ impl Io for TokioIo {
                 }
             }
         }
+    }
+
+    fn adopt(
+        &mut self,
+        spec: &ListenerSpec,
+        socket: Listening,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> std::io::Result<()> {
+        let events = self.events.clone();
+        match socket {
+            Listening::Udp(socket) => {
+                let socket = Arc::new(UdpSocket::from_std(socket)?);
+                tokio::spawn(udp::recv(socket.clone(), spec.id, events));
+                self.udp.insert(spec.id, UdpOut::new(socket));
+            }
+            Listening::Tcp(socket) => {
+                let socket = TcpListener::from_std(socket)?;
+                let tls = tls.map(TlsAcceptor::from);
+                let ids = self.ids.clone();
+                let task = tokio::spawn(conn::accept(socket, spec.id, tls, ids, events));
+                self.accepting.insert(spec.id, task.abort_handle());
+            }
+        }
+        Ok(())
     }
 
     fn close_listener(&mut self, id: ListenerId) {

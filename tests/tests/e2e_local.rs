@@ -341,12 +341,14 @@ fn wait_for_log(lb: &Lb, needle: &str) {
 }
 
 #[test]
-fn sighup_reloads_the_file_and_names_what_needs_a_restart() {
+fn sighup_reloads_the_file_and_moves_a_listener() {
     let dir = test_dir("sighup");
-    let mut lb = Lb::start(&dir, LbPorts::free());
+    // Past the start-up grace, so that a request with no node is answered 503 at once.
+    let mut lb = Lb::start_extra(&dir, LbPorts::free(), &no_grace());
     let path = dir.join("lb-configuration.xml");
     let original = std::fs::read_to_string(&path).expect("read configuration");
-    // A new algorithm applies at once; a new external port needs a restart.
+    // A new algorithm applies at once; so does a new external UDP port.
+    let moved = free_port();
     let edited = original
         .replace(
             "CallIDAffinityBalancerAlgorithm",
@@ -354,14 +356,27 @@ fn sighup_reloads_the_file_and_names_what_needs_a_restart() {
         )
         .replace(
             &format!("<udpPort>{}</udpPort>", lb.ports.external),
-            &format!("<udpPort>{}</udpPort>", free_port()),
+            &format!("<udpPort>{moved}</udpPort>"),
         );
     assert_ne!(edited, original);
     std::fs::write(&path, edited).expect("write configuration");
     hangup(&lb);
     wait_for_log(&lb, "configuration reloaded");
     assert!(lb.log().contains("algorithms_rebuilt=true"), "{}", lb.log());
-    wait_for_log(&lb, "needs a restart to apply: SIP listening points");
+    wait_for_log(&lb, &format!("127.0.0.1:{moved}"));
+    // The new port answers SIP (no node yet: 503); the old one is closed.
+    let (socket, local) = udp_client();
+    let to = SocketAddr::from(([127, 0, 0, 1], moved));
+    socket
+        .send_to(invite(local, "UDP", "moved-1", 70).as_bytes(), to)
+        .expect("send");
+    let answer = recv_text(&socket).expect("an answer on the new port");
+    assert!(status_line(&answer).contains("503"), "{answer}");
+    let old = SocketAddr::from(([127, 0, 0, 1], lb.ports.external));
+    socket
+        .send_to(invite(local, "UDP", "moved-2", 70).as_bytes(), old)
+        .expect("send");
+    assert!(recv_text(&socket).is_none(), "the old port still answers");
     // A broken file is refused and the running configuration stays.
     std::fs::write(&path, "<load-balancer-properties><common>").expect("write configuration");
     hangup(&lb);

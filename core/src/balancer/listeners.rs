@@ -60,6 +60,58 @@ pub fn declare(config: &Config) -> Vec<Declared> {
     out
 }
 
+/// How the listeners change from `old` to `new` on a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerChange {
+    /// The listeners now in force: those of `new`, an unchanged one with its old id, a new
+    /// one with an id never used before.
+    pub declared: Vec<Declared>,
+    /// The ids of listeners `new` no longer has.
+    pub closed: Vec<ListenerId>,
+    /// The listeners to open.
+    pub opened: Vec<ListenerSpec>,
+}
+
+/// Matches the listeners of a reloaded file (`new`, numbered afresh by [`declare`]) with those
+/// running (`old`): the same role and socket (address, kind, TLS, options) keep the running
+/// id; anything else is closed or opened.
+pub fn reconcile(old: &[Declared], new: Vec<Declared>) -> ListenerChange {
+    let same = |a: &Declared, b: &Declared| {
+        let mut spec = b.spec.clone();
+        spec.id = a.spec.id;
+        a.role == b.role && a.spec == spec
+    };
+    let mut next = old.iter().map(|d| d.spec.id.0 + 1).max().unwrap_or(0);
+    let mut kept = vec![false; old.len()];
+    let mut declared = Vec::with_capacity(new.len());
+    let mut opened = Vec::new();
+    for mut d in new {
+        match (0..old.len()).find(|&i| !kept[i] && same(&old[i], &d)) {
+            Some(i) => {
+                kept[i] = true;
+                d.spec.id = old[i].spec.id;
+            }
+            None => {
+                d.spec.id = ListenerId(next);
+                next += 1;
+                opened.push(d.spec.clone());
+            }
+        }
+        declared.push(d);
+    }
+    let closed = old
+        .iter()
+        .zip(kept)
+        .filter(|(_, kept)| !kept)
+        .map(|(d, _)| d.spec.id)
+        .collect();
+    ListenerChange {
+        declared,
+        closed,
+        opened,
+    }
+}
+
 fn push_leg(out: &mut Vec<Declared>, config: &Config, leg: Leg, cfg: &LegConfig) {
     let stack = &config.sip_stack;
     for (ipv6, host, ports) in [
@@ -148,5 +200,32 @@ mod tests {
         );
         let ids: Vec<u32> = declared.iter().map(|d| d.spec.id.0).collect();
         assert_eq!(ids, (0..declared.len() as u32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_reload_keeps_unchanged_listeners_closes_removed_ones_and_opens_new_ones_with_fresh_ids() {
+        let config = Config::embedded_default();
+        let old = declare(&config);
+        let same = reconcile(&old, declare(&config));
+        assert_eq!(same.declared, old);
+        assert!(same.closed.is_empty() && same.opened.is_empty());
+
+        let mut moved = config.clone();
+        moved.sip.external.ports.udp = Some(5070);
+        let change = reconcile(&old, declare(&moved));
+        let old_udp = old
+            .iter()
+            .find(|d| d.spec.port == 5060 && d.spec.kind == SocketKind::Udp)
+            .unwrap();
+        assert_eq!(change.closed, vec![old_udp.spec.id]);
+        let [opened] = &change.opened[..] else {
+            panic!("one listener opened: {change:?}")
+        };
+        assert_eq!((opened.port, opened.kind), (5070, SocketKind::Udp));
+        assert!(old.iter().all(|d| d.spec.id != opened.id), "a fresh id");
+        // Every other listener keeps its id.
+        for d in old.iter().filter(|d| d.spec.id != old_udp.spec.id) {
+            assert!(change.declared.iter().any(|n| n == d), "{d:?} kept");
+        }
     }
 }

@@ -59,11 +59,26 @@ pub struct Balancer {
     last_now: Timestamp,
 }
 
+/// The SIP listening points among `declared`, with their listener ids.
+fn sip_points(declared: &[Declared]) -> Vec<(crate::forward::ListeningPoint, ListenerId)> {
+    declared
+        .iter()
+        .filter_map(|d| match d.role {
+            Role::Sip(point) => Some((point, d.spec.id)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// What a configuration reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReloadReport {
     /// The algorithms were rebuilt because their parameters changed.
     pub algorithms_rebuilt: bool,
+    /// Listeners added by the new file (each an [`Output::Listen`]).
+    pub listeners_opened: usize,
+    /// Listeners the new file no longer has (each an [`Output::CloseListener`]).
+    pub listeners_closed: usize,
     /// Changed settings that only a restart applies (the running values stay in force).
     pub needs_restart: Vec<String>,
 }
@@ -76,10 +91,7 @@ impl Balancer {
         let cluster = Cluster::from_config(&config, now)?;
         let declared = listeners::declare(&config);
         let roles = declared.iter().map(|d| (d.spec.id, d.role)).collect();
-        let points = declared.iter().filter_map(|d| match d.role {
-            Role::Sip(point) => Some((point, d.spec.id)),
-            _ => None,
-        });
+        let points = sip_points(&declared);
         let sip = SipProxy::new(ForwardSettings::from_config(&config), points, now);
         let mut balancer = Balancer {
             config,
@@ -186,39 +198,20 @@ impl Balancer {
         self.net.timers.next()
     }
 
-    /// Applies a reloaded configuration (SIGHUP or a file change; docs/decisions.md,
-    /// "Configuration"). SIP forwarding settings, registry timeouts and error detection, and
-    /// algorithm parameters take effect for the next message; listener and service addresses
-    /// need a restart and are reported in [`ReloadReport::needs_restart`], the running
-    /// sockets staying as they are. Fails, changing nothing, if the algorithm cannot be built
-    /// from the new file.
+    /// Applies a reloaded configuration (SIGHUP or a file change; docs/decisions.md §8.11).
+    /// SIP forwarding settings, registry timeouts and error detection, and algorithm
+    /// parameters take effect for the next message. Listeners follow the file: those that did
+    /// not change keep their ids and sockets, removed ones are closed
+    /// ([`Output::CloseListener`]) and new ones opened ([`Output::Listen`]); connections
+    /// already accepted stay up. Only the framing limits of open stream connections need a
+    /// restart ([`ReloadReport::needs_restart`]). Fails, changing nothing, if the algorithm
+    /// cannot be built from the new file.
     pub fn reconfigure(
         &mut self,
-        mut config: Config,
+        config: Config,
         now: Timestamp,
     ) -> Result<ReloadReport, AlgorithmError> {
         let mut needs_restart = Vec::new();
-        let listening = |declared: &[Declared], sip: bool| -> Vec<ListenerSpec> {
-            declared
-                .iter()
-                .filter(|d| matches!(d.role, Role::Sip(_)) == sip)
-                .map(|d| d.spec.clone())
-                .collect()
-        };
-        let new = listeners::declare(&config);
-        if listening(&new, true) != listening(&self.declared, true) {
-            needs_restart.push("SIP listening points (sip/external, sip/internal)".to_owned());
-        }
-        if listening(&new, false) != listening(&self.declared, false) {
-            needs_restart
-                .push("heartbeat or management port (heartbeat, common/apiPort)".to_owned());
-        }
-        // What the driver opened is what the core keeps naming until a restart.
-        config.sip.external = self.config.sip.external.clone();
-        config.sip.internal = self.config.sip.internal.clone();
-        config.common.host = self.config.common.host.clone();
-        config.common.api_port = self.config.common.api_port;
-        config.heartbeat.port = self.config.heartbeat.port;
         let settings = ForwardSettings::from_config(&config);
         let limits = settings.parse_limits;
         if (limits.max_message_size, limits.max_headers) != self.sip.limits() {
@@ -230,12 +223,25 @@ impl Balancer {
         let rebuilt = self
             .cluster
             .reconfigure(registry_settings, algorithm_settings, now)?;
+        let change = listeners::reconcile(&self.declared, listeners::declare(&config));
+        for id in &change.closed {
+            self.net.push(Output::CloseListener { id: *id });
+        }
+        for spec in &change.opened {
+            self.net.push(Output::Listen { spec: spec.clone() });
+        }
+        let (opened, closed) = (change.opened.len(), change.closed.len());
+        self.declared = change.declared;
+        self.roles = self.declared.iter().map(|d| (d.spec.id, d.role)).collect();
+        self.sip.set_points(sip_points(&self.declared));
         self.sip.set_settings(settings, now);
         self.config = config;
         self.apply_regex_pins();
         self.arm_timers();
         Ok(ReloadReport {
             algorithms_rebuilt: rebuilt,
+            listeners_opened: opened,
+            listeners_closed: closed,
             needs_restart,
         })
     }

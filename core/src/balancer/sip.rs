@@ -111,6 +111,12 @@ impl SipProxy {
         self.by_listener.get(&listener).copied()
     }
 
+    /// Replaces the listening points after a reload changed the listeners.
+    pub fn set_points(&mut self, points: impl IntoIterator<Item = (ListeningPoint, ListenerId)>) {
+        self.points = points.into_iter().collect();
+        self.by_listener = self.points.iter().map(|(p, l)| (*l, *p)).collect();
+    }
+
     /// Applies reloaded forwarding settings.
     pub fn set_settings(&mut self, settings: ForwardSettings, now: Timestamp) {
         self.forwarder.set_settings(settings, now);

@@ -375,7 +375,7 @@ fn a_node_that_refuses_the_connection_is_avoided_and_the_call_goes_to_another_no
 }
 
 #[test]
-fn reload_applies_algorithm_and_timeouts_and_reports_listener_changes() {
+fn reload_applies_algorithm_timeouts_and_listener_changes() {
     let mut b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
     register_node(&mut b, Timestamp::from_millis(10));
     let xml = crate::config::DEFAULT_XML
@@ -394,12 +394,40 @@ fn reload_applies_algorithm_and_timeouts_and_reports_listener_changes() {
         "the default file must contain the edited keys"
     );
     let config = Config::from_xml(&xml).unwrap().config;
+    let udp_5060 = |b: &Balancer| {
+        b.listeners()
+            .into_iter()
+            .filter(|l| l.port == 5060 && l.kind == crate::io::SocketKind::Udp)
+            .map(|l| l.id)
+            .next()
+    };
+    let old = udp_5060(&b).expect("external UDP on 5060");
+    let before = b.listeners();
+    drain(&mut b);
     let report = b.reconfigure(config, Timestamp::from_millis(20)).unwrap();
     assert!(report.algorithms_rebuilt);
-    assert_eq!(report.needs_restart.len(), 1, "{report:?}");
-    assert!(report.needs_restart[0].contains("SIP listening points"));
-    // The running listener stays what the driver opened.
-    assert!(b.listeners().iter().any(|l| l.port == 5060));
+    assert!(report.needs_restart.is_empty(), "{report:?}");
+    assert_eq!((report.listeners_opened, report.listeners_closed), (1, 1));
+    // The external UDP listener moves: the old socket is closed, the new one opened with a
+    // fresh id; every other listener keeps its id.
+    let out = drain(&mut b);
+    let opened: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Listen { spec } => Some(spec.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(out.contains(&Output::CloseListener { id: old }), "{out:?}");
+    let [spec] = &opened[..] else {
+        panic!("one listener opened: {out:?}")
+    };
+    assert_eq!(spec.port, 5070);
+    assert!(before.iter().all(|l| l.id != spec.id));
+    assert_eq!(udp_5060(&b), None);
+    assert_eq!(b.listeners().len(), before.len());
+    // A datagram on the new listener is SIP of the external leg.
+    assert_eq!(leg(&b, spec.id), Some(Leg::External));
     // The new node timeout is in force: the node outlives the old 8.4 s.
     b.handle(Timestamp::from_millis(15_000), Input::Timeout);
     assert_eq!(b.cluster().registry().all_nodes().count(), 1);
