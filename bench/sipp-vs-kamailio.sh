@@ -127,8 +127,8 @@ start_switchboard() {
     <algorithm>
       <algorithmClass>org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm</algorithmClass>
     </algorithm>
-    <external><udpPort>$ext</udpPort></external>
-    <internal><udpPort>$int</udpPort></internal>
+    <external><udpPort>$ext</udpPort><tcpPort>0</tcpPort></external>
+    <internal><udpPort>$int</udpPort><tcpPort>0</tcpPort></internal>
   </sip>
   <heartbeat>
     <heartbeatConfig>
