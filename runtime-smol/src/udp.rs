@@ -4,7 +4,7 @@
 
 use crate::driver::Event;
 use crate::spawn;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use smol::channel::Sender;
 use smol::Async;
 use std::io::ErrorKind;
@@ -52,18 +52,27 @@ async fn drain(out: Arc<UdpOut>) {
 /// Receives datagrams on one UDP listener, in arrival order, until the core task is gone.
 ///
 /// The reactor reports a socket error (`EPOLLERR`) as readable, so the socket's error queue
-/// ([`errqueue`]) is read whenever the socket has no datagram left or a receive fails (with
+/// ([`errqueue`]) is read whenever a wake-up finds no datagram or a receive fails (with
 /// the queue enabled, an ICMP error also fails the next receive without naming the
 /// destination); every destination found there is fed to the core as [`Input::SendFailed`].
 /// No such error ends the loop.
 pub async fn recv(socket: Arc<Async<UdpSocket>>, listener: ListenerId, events: Sender<Event>) {
-    let mut buf = vec![0; 65536];
+    // One zeroed region that datagrams are received into and split off from, so that many
+    // datagrams share one allocation (as tokio's `recv_buf_from` does).
+    let mut buf = BytesMut::new();
     let mut refused = Vec::new();
     let mut burst = 0;
+    // Datagrams read since the last wake-up: a wake-up that finds none may be an error report.
+    let mut since_wake = 0usize;
     loop {
+        if buf.len() < 65536 {
+            buf.clear();
+            buf.resize(256 * 1024, 0);
+        }
         match socket.get_ref().recv_from(&mut buf) {
             Ok((len, from)) => {
-                let payload = Bytes::copy_from_slice(&buf[..len]);
+                since_wake += 1;
+                let payload = buf.split_to(len).freeze();
                 let input = Input::Datagram {
                     listener,
                     from,
@@ -80,7 +89,12 @@ pub async fn recv(socket: Arc<Async<UdpSocket>>, listener: ListenerId, events: S
                 continue;
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                let _ = errqueue::drain(&*socket, &mut refused);
+                // Only a wake-up without a datagram can be the error queue's (the reactor
+                // reports it as readable): read the queue then, not after every burst.
+                if since_wake == 0 {
+                    let _ = errqueue::drain(&*socket, &mut refused);
+                }
+                since_wake = 0;
                 if refused.is_empty() && socket.readable().await.is_err() {
                     return;
                 }
