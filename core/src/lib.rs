@@ -18,6 +18,7 @@
 //! - [`forward`]: the SIP forwarder (§1): one message in, transmissions out; retransmission,
 //!   INVITE failover and OPTIONS probing of nodes on its timers.
 //! - [`io`]: the inputs and outputs exchanged with drivers.
+//! - [`http_proxy`]: the HTTP balancer's building blocks (sticky keys of a request).
 //! - [`http`]: complete HTTP/1.1 responses for the core's small HTTP services.
 //! - [`management`]: the management API (`/lbstat`, `/lbinfo`, `/lbstop`, `/metrics`, …).
 //! - [`node`]: the cluster node model shared by registry, algorithms and forwarder.
@@ -33,6 +34,7 @@ pub mod config;
 pub mod forward;
 pub mod heartbeat;
 pub mod http;
+pub mod http_proxy;
 pub mod io;
 pub mod management;
 pub mod node;
