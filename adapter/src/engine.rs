@@ -171,11 +171,6 @@ impl Engine {
         })
     }
 
-    /// The sockets to open, in order.
-    pub fn listeners(&self) -> Vec<ListenerSpec> {
-        self.balancer.listeners()
-    }
-
     /// Opens every listener the core declares and hands each to the runtime; fails on the
     /// first socket that cannot be opened (start-up stops with that message).
     pub fn open_listeners(&mut self, io: &mut impl Io) -> Result<(), NetError> {

@@ -298,18 +298,13 @@ impl Balancer {
     fn data(&mut self, now: Timestamp, conn: ConnId, bytes: bytes::Bytes) {
         let (net, cluster) = (&mut self.net, &mut self.cluster);
         let owner = net.owner(conn);
-        if owner != Some(Owner::Sip) {
+        // A TLS handshake is done once bytes come; a WebSocket upgrade is the proxy's to
+        // finish.
+        if owner != Some(Owner::Sip) || !self.sip.upgrading(conn) {
             net.timers.cancel(Timer::Handshake(conn));
         }
         match owner {
-            Some(Owner::Sip) => {
-                // A TLS handshake is done once bytes come; a WebSocket upgrade is the proxy's
-                // to finish.
-                if !self.sip.upgrading(conn) {
-                    net.timers.cancel(Timer::Handshake(conn));
-                }
-                self.sip.data(net, cluster, now, conn, bytes);
-            }
+            Some(Owner::Sip) => self.sip.data(net, cluster, now, conn, bytes),
             Some(Owner::Service(_)) => {
                 if let Some(request) = self.services.data(net, now, conn, bytes) {
                     self.service_request(now, request);
@@ -363,19 +358,16 @@ impl Balancer {
             peer,
             raw,
         } = request;
+        let incomplete = || crate::http::response(400, "text/plain", "incomplete request\n");
         match role {
             Role::Heartbeat => {
                 match self
                     .cluster
                     .update_registry(now, |r| heartbeat::handle_http_request(r, &raw, now))
                 {
+                    // The framer hands over complete requests only.
                     HttpOutcome::NeedMore => {
-                        // The framer hands over complete requests only.
-                        self.services.respond(
-                            &mut self.net,
-                            conn,
-                            crate::http::response(400, "text/plain", "incomplete request\n"),
-                        );
+                        self.services.respond(&mut self.net, conn, incomplete())
                     }
                     HttpOutcome::Respond(reply) => {
                         tracing::debug!(%peer, status = reply.status, "heartbeat answered");
@@ -391,11 +383,7 @@ impl Balancer {
                         self.management_action(now, action);
                     }
                 } else {
-                    self.services.respond(
-                        &mut self.net,
-                        conn,
-                        crate::http::response(400, "text/plain", "incomplete request\n"),
-                    );
+                    self.services.respond(&mut self.net, conn, incomplete());
                 }
             }
             Role::Sip(_) => {}

@@ -120,11 +120,6 @@ impl Net {
         self.owners.remove(&conn)
     }
 
-    /// Number of open connections owned by `owner`.
-    pub fn count(&self, owner: Owner) -> usize {
-        self.owners.values().filter(|o| **o == owner).count()
-    }
-
     /// A fresh token for a name resolution.
     pub fn token(&mut self) -> u64 {
         self.next_token += 1;

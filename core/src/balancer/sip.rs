@@ -193,11 +193,7 @@ impl SipProxy {
     /// An outbound connection is up (TCP and TLS). A WebSocket connection still waits for
     /// its upgrade; others carry their queued messages now.
     pub fn connected(&mut self, net: &mut Net, now: Timestamp, conn: ConnId) {
-        let upgrading = self
-            .conns
-            .get_mut(conn)
-            .is_some_and(|c| matches!(c.ws, Some(WsLink::Connecting { .. })));
-        if upgrading {
+        if self.upgrading(conn) {
             net.timers.set(
                 Timer::Handshake(conn),
                 Some(now.saturating_add(HANDSHAKE_TIMEOUT)),
