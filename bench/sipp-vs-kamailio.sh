@@ -130,6 +130,7 @@ start_switchboard() {
     <external><udpPort>$ext</udpPort><tcpPort>0</tcpPort></external>
     <internal><udpPort>$int</udpPort><tcpPort>0</tcpPort></internal>
   </sip>
+  <http><httpPort>0</httpPort></http>
   <heartbeat>
     <heartbeatConfig>
       <protocolClassName>org.mobicents.tools.heartbeat.impl.ServerController</protocolClassName>

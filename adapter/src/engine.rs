@@ -317,7 +317,7 @@ impl Engine {
                 let local = from.and_then(|id| self.local_ips.get(&id).copied());
                 match tls {
                     None => io.connect(conn, to, local, None),
-                    Some(ClientTls { server_name }) => match self.client_tls(&server_name) {
+                    Some(ClientTls { server_name, .. }) => match self.client_tls(&server_name) {
                         Some(setup) => io.connect(conn, to, local, Some(setup)),
                         None => {
                             tracing::warn!(%to, "cannot open an outbound TLS connection without ssl/trustStore");
@@ -340,6 +340,10 @@ impl Engine {
                 }
             }
             Output::Close { conn } => io.close(conn),
+            // Flow control is optional for a driver: without it, writes queue in the
+            // connection's bounded write queue.
+            Output::PauseReading { .. } | Output::ResumeReading { .. } => {}
+            Output::NotifyDrained { conn } => self.later.push_back(Input::Drained { conn }),
             Output::Listen { spec } => {
                 if let Err(error) = self.listen(&spec, io) {
                     tracing::error!("configuration reloaded, but {error}");

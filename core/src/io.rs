@@ -61,6 +61,11 @@ pub struct ServerTls {
 pub struct ClientTls {
     /// The name sent in SNI and checked in the certificate (a DNS name or an IP literal).
     pub server_name: String,
+    /// Without a trust store in `<ssl>`, connect anyway and accept any server certificate
+    /// (the reference's HTTPS re-encryption toward nodes; the driver warns once at start)
+    /// instead of failing the connection. With a trust store the server is always verified.
+    #[serde(default)]
+    pub unverified_without_trust_store: bool,
 }
 
 /// A listening socket the driver must open.
@@ -158,6 +163,12 @@ pub enum Input {
         /// The destination the datagram was sent to.
         to: SocketAddr,
     },
+    /// Every write queued on `conn` before an [`Output::NotifyDrained`] has been handed to
+    /// the socket.
+    Drained {
+        /// The connection.
+        conn: ConnId,
+    },
     /// The deadline returned by `poll_timeout` has passed.
     Timeout,
 }
@@ -216,6 +227,25 @@ pub enum Output {
         conn: ConnId,
         /// The bytes.
         payload: Bytes,
+    },
+    /// Stop reading from a connection until [`Output::ResumeReading`] (its bytes go to a peer
+    /// that takes them more slowly). Bytes already read may still arrive; the connection's
+    /// end is still reported.
+    PauseReading {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Read from a paused connection again.
+    ResumeReading {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Feed [`Input::Drained`] once every write queued on `conn` before this output has been
+    /// handed to the socket (at once if none is pending). Nothing is reported if the
+    /// connection ends first.
+    NotifyDrained {
+        /// The connection.
+        conn: ConnId,
     },
     /// Close a connection after flushing what was written. The core forgets it at once; the
     /// driver reports nothing more about it.

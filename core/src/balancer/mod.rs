@@ -176,6 +176,7 @@ impl Balancer {
                     self.sip.datagram_refused(net, cluster, now, *point, to);
                 }
             }
+            Input::Drained { .. } => {}
             Input::Timeout => self.timeout(now),
         }
         self.cluster_events();

@@ -582,6 +582,7 @@ impl SipProxy {
     ) -> ConnId {
         let tls = matches!(point.transport, Transport::Tls | Transport::Wss).then(|| ClientTls {
             server_name: to.ip().to_string(),
+            unverified_without_trust_store: false,
         });
         let conn = net.connect(Owner::Sip, to, listener, tls, now);
         self.conns.opened(conn, point, to, now);

@@ -157,6 +157,8 @@ pub struct LbPorts {
     pub internal: u16,
     pub heartbeat: u16,
     pub management: u16,
+    /// The HTTP balancer's plain port (`<http><httpPort>`).
+    pub http: u16,
 }
 
 impl LbPorts {
@@ -166,6 +168,7 @@ impl LbPorts {
             internal: free_port(),
             heartbeat: free_port(),
             management: free_port(),
+            http: free_port(),
         }
     }
 }
@@ -197,6 +200,8 @@ pub struct LbExtra {
     pub static_nodes: Vec<StaticNode>,
     /// `<sip><probing>`.
     pub probing: Option<Probing>,
+    /// Extra elements in `<http>` (after `<httpPort>`).
+    pub http: String,
 }
 
 /// One `<sip><staticNodes><node>` at 127.0.0.1 whose SIP UDP and TCP port is `port`.
@@ -323,6 +328,10 @@ impl Lb {
       {internal_extra}
     </internal>
   </sip>
+  <http>
+    <httpPort>{http_port}</httpPort>
+    {http_extra}
+  </http>
   <sipStack>
     <property><key>RECEIVE_UDP_BUFFER_SIZE</key><value>2097152</value></property>
     <property><key>SEND_UDP_BUFFER_SIZE</key><value>2097152</value></property>
@@ -340,6 +349,8 @@ impl Lb {
             external = ports.external,
             internal = ports.internal,
             heartbeat = ports.heartbeat,
+            http_port = ports.http,
+            http_extra = extra.http,
         );
         let proc = start_balancer(dir, &config, "info");
         Lb {

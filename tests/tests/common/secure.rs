@@ -228,6 +228,9 @@ impl SecureLb {
     <trustStore>{trust_store}</trustStore>
     <tlsClientProtocols>TLSv1.1,TLSv1.2,TLSv1.3</tlsClientProtocols>
   </ssl>
+  <http>
+    <httpPort>0</httpPort>
+  </http>
   <sipStack>
     <property><key>gov.nist.javax.sip.TLS_CLIENT_AUTH_TYPE</key><value>{client_auth}</value></property>
   </sipStack>
