@@ -1,10 +1,19 @@
 #!/usr/bin/env python3
-"""Small helpers for bench/sipp-vs-kamailio.sh (standard library only).
+"""Small helpers for bench/sipp-vs-kamailio.sh and bench/http-vs-haproxy.sh (standard library
+only).
 
   ports N                         N loopback ports free for UDP and TCP right now, one a line
   nodes HB_PORT READY_FILE P1 P2  register SIP nodes at 127.0.0.1:P1, :P2 with the balancer's
                                   HTTP/JSON heartbeat port, then heartbeat every second until
-                                  killed (at most --lifetime seconds)
+                                  killed (at most 30 minutes)
+  httpnodes HB_PORT READY_FILE ROUTE=HTTP_PORT ...
+                                  the same for HTTP nodes (hostName and jvmRoute ROUTE, httpPort
+                                  HTTP_PORT, udpPort and tcpPort a port free now)
+  lbinfo API_PORT ROUTE=HTTP_PORT ...
+                                  wait (at most 10 s) until the balancer's /lbinfo lists a node
+                                  of each jvmRoute with that httpPort; exit 1 if it does not
+  wrkstat FILE                    the SUMMARY line the benchmark's wrk script prints, as
+                                  KEY=VALUE lines
   cpu PID                         utime+stime (clock ticks) of PID and all its descendants,
                                   from /proc/<pid>/stat fields 14 and 15
   sippstat FILE                   the last line of a SIPp -stf file as KEY=VALUE lines
@@ -89,23 +98,19 @@ def answer_stops(listener):
                 pass
 
 
-def nodes(hb_port, ready_file, sip_ports, lifetime):
+def register(hb_port, ready_file, nodes_properties, lifetime):
+    """Registers each node (a dict of `start` properties) and heartbeats them every second."""
     sessions = []
-    for i, sip_port in enumerate(sip_ports):
+    for i, properties in enumerate(nodes_properties):
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((LOCALHOST, 0))
         listener.listen(4)
         threading.Thread(target=answer_stops, args=(listener,), daemon=True).start()
-        session = int(time.time() * 1000) + sip_port
-        start = json.dumps({"start": {
-            "hostName": "node%d" % (i + 1),
-            "ip": LOCALHOST,
-            "udpPort": str(sip_port),
-            "version": "0",
-            "sessionId": str(session),
-            "heartbeatPort": str(listener.getsockname()[1]),
-        }})
+        session = int(time.time() * 1000) * 10 + i
+        properties = dict(properties, sessionId=str(session),
+                          heartbeatPort=str(listener.getsockname()[1]))
+        start = json.dumps({"start": properties})
         deadline = time.time() + 10
         while True:
             try:
@@ -114,11 +119,11 @@ def nodes(hb_port, ready_file, sip_ports, lifetime):
             except OSError:
                 pass
             if time.time() > deadline:
-                sys.exit("node on port %d: start not accepted within 10 s" % sip_port)
+                sys.exit("node %s: start not accepted within 10 s" % properties["hostName"])
             time.sleep(0.2)
         sessions.append((session, start))
     with open(ready_file, "w") as f:
-        f.write("registered %s\n" % " ".join(str(p) for p in sip_ports))
+        f.write("registered %s\n" % " ".join(p["hostName"] for p in nodes_properties))
     end = time.time() + lifetime
     while time.time() < end:
         time.sleep(1)
@@ -129,6 +134,91 @@ def nodes(hb_port, ready_file, sip_ports, lifetime):
                     http_post(hb_port, start)  # unknown session: register again
             except OSError:
                 pass
+
+
+def nodes(hb_port, ready_file, sip_ports, lifetime):
+    register(hb_port, ready_file, [{
+        "hostName": "node%d" % (i + 1),
+        "ip": LOCALHOST,
+        "udpPort": str(sip_port),
+        "version": "0",
+    } for i, sip_port in enumerate(sip_ports)], lifetime)
+
+
+def route_ports(args):
+    """ROUTE=PORT arguments as (route, port) pairs."""
+    pairs = []
+    for arg in args:
+        route, _, port = arg.partition("=")
+        pairs.append((route, int(port)))
+    return pairs
+
+
+def http_nodes(hb_port, ready_file, routes, lifetime):
+    sip = free_ports(len(routes))
+    register(hb_port, ready_file, [{
+        "hostName": route,
+        "ip": LOCALHOST,
+        "httpPort": str(http_port),
+        "udpPort": str(sip_port),
+        "tcpPort": str(sip_port),
+        "version": "0",
+        "jvmRoute": route,
+    } for (route, http_port), sip_port in zip(routes, sip)], lifetime)
+
+
+def http_get(port, path, timeout=2.0):
+    with socket.create_connection((LOCALHOST, port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  + b"Connection: close\r\n\r\n")
+        answer = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if b"chunked" in head.lower():
+        plain, rest = b"", body
+        while rest:
+            size, _, rest = rest.partition(b"\r\n")
+            n = int(size.split(b";")[0] or b"0", 16)
+            if n == 0:
+                break
+            plain, rest = plain + rest[:n], rest[n + 2:]
+        body = plain
+    return body.decode(errors="replace")
+
+
+def lbinfo(api_port, routes):
+    """Waits until /lbinfo lists a node of each (jvmRoute, httpPort); prints what it lists."""
+    deadline, listed = time.time() + 10, []
+    while time.time() < deadline:
+        try:
+            info = json.loads(http_get(api_port, "/lbinfo"))["Nodes info"]
+            nodes = info.get("nodesIPv4", []) + info.get("nodesIPv6", [])
+            listed = [json.dumps(node) for node in nodes]
+            found = {(n.get("properties", {}).get("jvmRoute"),
+                      n.get("properties", {}).get("httpPort")) for n in nodes}
+            if all((route, str(port)) in found for route, port in routes):
+                print("\n".join(listed))
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    print("\n".join(listed))
+    sys.exit("/lbinfo on port %d does not list %s" % (api_port, routes))
+
+
+def wrkstat(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith("SUMMARY "):
+                for pair in line.split()[1:]:
+                    print(pair)
+                return
+    sys.exit("no SUMMARY line in %s" % path)
 
 
 def children_of():
@@ -181,6 +271,12 @@ def main():
         print("\n".join(str(p) for p in free_ports(int(args[0]))))
     elif cmd == "nodes":
         nodes(int(args[0]), args[1], [int(p) for p in args[2:]], lifetime=1800)
+    elif cmd == "httpnodes":
+        http_nodes(int(args[0]), args[1], route_ports(args[2:]), lifetime=1800)
+    elif cmd == "lbinfo":
+        lbinfo(int(args[0]), route_ports(args[1:]))
+    elif cmd == "wrkstat":
+        wrkstat(args[0])
     elif cmd == "cpu":
         print(cpu_ticks(int(args[0])))
     elif cmd == "sippstat":
