@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what `scripts/test.sh` needs on a Debian machine, and only what is missing: SIPp
-# (Debian's `sip-tester`), which the end-to-end tests drive as real peers, and the toolchain's
-# formatter and linter. Uses sudo only when not root and only when a package is missing.
+# Installs what `scripts/test.sh` needs on a Debian machine, and only what is missing: the real
+# peers the end-to-end tests drive (SIPp, Debian's `sip-tester`; curl, wrk and nginx for the
+# HTTP balancer; Python's `websockets` for the HTTP test nodes in tests/peers/), and the
+# toolchain's formatter and linter. Uses sudo only when not root and only when a package is
+# missing.
 # Run from anywhere; `scripts/test.sh` and `.ci/run` call it first.
 set -euo pipefail
 
@@ -10,14 +12,35 @@ sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # Debian packages the end-to-end tests drive as real peers.
 apt_packages=()
 [ -x /usr/bin/sipp ] || apt_packages+=(sip-tester)
+[ -x /usr/bin/curl ] || apt_packages+=(curl)
+[ -x /usr/bin/wrk ] || apt_packages+=(wrk)
+# The tests start nginx themselves on a free loopback port; the package's own service, if it
+# starts, is not used.
+[ -x /usr/sbin/nginx ] || apt_packages+=(nginx-light)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "missing ${apt_packages[*]} and no apt-get to install it: install SIPp (/usr/bin/sipp) by hand" >&2
+        echo "missing ${apt_packages[*]} and no apt-get to install it: install them by hand" >&2
         exit 1
     fi
     echo "== installing ${apt_packages[*]}"
     sudo_if_needed apt-get update -qq
+    # policy-rc.d exit 101: no service of these packages is started on install (nginx would
+    # take port 80); removed again afterwards unless it was there before.
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | sudo_if_needed tee "$policy" >/dev/null
+        sudo_if_needed chmod +x "$policy"
+        trap 'sudo_if_needed rm -f "$policy"' EXIT
+    fi
     sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}"
+fi
+
+# Python packages of the test peers (tests/peers/*.py), for the `python3` the tests run.
+if ! python3 -c 'import websockets.asyncio.server, websockets.sync.client' >/dev/null 2>&1; then
+    echo "== installing the Python package websockets"
+    pip=(python3 -m pip install --quiet --disable-pip-version-check)
+    # A Debian python3 refuses a plain install (PEP 668): into the user's site-packages then.
+    "${pip[@]}" 'websockets>=13' || "${pip[@]}" --user --break-system-packages 'websockets>=13'
 fi
 
 # The toolchain's formatter and linter.

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod http;
+
 pub use switchboard_tests::{binary, binary_name};
 pub const SIPP: &str = "/usr/bin/sipp";
 pub const LOCALHOST: &str = "127.0.0.1";
