@@ -354,6 +354,8 @@ nginx_ticks() { echo $(( $(python3 "$HELPER" cpu "${PID_OF[node1]}") + $(python3
 
 reverse() { local out=() x; for x in "$@"; do out=("$x" "${out[@]}"); done; echo "${out[@]}"; }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # ---- warm-up (not measured) ----
 for t in "${TARGETS[@]}"; do run_wrk "$t" "$WARMUP" "warmup-$t"; done
 
@@ -421,7 +423,7 @@ for t in "${TARGETS[@]}"; do
 done
 {
 echo
-echo "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s (keep-alive, JSESSIONID of node1 and node2 alternating), $ROUNDS rounds alternated; two nginx nodes, $BODY_BYTES-byte answers; $(date -u +%Y-%m-%d), $(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)."
+echo "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s (keep-alive, JSESSIONID of node1 and node2 alternating), $ROUNDS round(s), order alternated; two nginx nodes, $BODY_BYTES-byte answers; $(date -u +%Y-%m-%d), $(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)."
 echo
 echo "| target | req/s (each round; mean) | p50 ms | p99 ms | errors + status >= 400 | balancer CPU s per 10,000 req (each round; mean) | nginx CPU s per 10,000 req |"
 echo "|---|---|---:|---:|---:|---|---:|"
@@ -446,7 +448,7 @@ if [ "${#BALANCERS[@]}" -gt 1 ]; then
 fi
 echo
 idle=""; for b in "${BALANCERS[@]}"; do idle+="${idle:+, }$b ${IDLE_MS[$b]}"; done
-echo "Idle CPU (ms per second, included in the CPU figures above): $idle."
+echo "Idle CPU (ms per second, included in the CPU figures above): $idle. Load average before the warm-up: $LOAD_BEFORE."
 echo "p50 and p99 are the means over the rounds of wrk's percentiles; errors are wrk's socket errors (connect, read, write, timeout) and answers with status >= 400, summed over the rounds."
 echo
 echo "Per run: wrk's counts and the CPU clock ticks (1/$CLK_TCK s) of the balancer and of both nginx nodes."
