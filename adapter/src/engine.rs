@@ -3,9 +3,10 @@
 //! [`Io`]. A runtime only accepts, reads, writes, connects, resolves and sleeps; it never
 //! looks at what runs on a socket.
 
+use crate::flow::{Drains, Queued};
 use crate::logging::LogControl;
 use crate::net::{self, Listening, NetError};
-use crate::tls::{server_name_for, Tls, TlsError};
+use crate::tls::{self, server_name_for, Tls, TlsError};
 use crate::watch::{reload_on_signal, ConfigWatch};
 use bytes::Bytes;
 use rustls::pki_types::ServerName;
@@ -34,7 +35,7 @@ pub const STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The TLS client side of one outbound connection, ready for the runtime's connector.
 #[derive(Debug, Clone)]
 pub struct TlsClientSetup {
-    /// The rustls configuration (trust store, client certificate).
+    /// The rustls configuration (trust store or none, client certificate).
     pub config: Arc<ClientConfig>,
     /// SNI and certificate name.
     pub server_name: ServerName<'static>,
@@ -81,9 +82,21 @@ pub trait Io {
         local: Option<IpAddr>,
         tls: Option<TlsClientSetup>,
     );
-    /// Queues bytes on a connection. Returns false when the connection is unknown or its
-    /// queue is full (a peer that does not read); the engine then reports it closed.
-    fn write(&mut self, conn: ConnId, payload: Bytes) -> bool;
+    /// Queues bytes on a connection ([`crate::flow::WriteCmd::Data`]). On
+    /// [`Queued::Full`] (a peer that does not read) the engine closes the connection and
+    /// reports it closed.
+    fn write(&mut self, conn: ConnId, payload: Bytes) -> Queued;
+    /// Queues a drain notice behind the connection's pending writes
+    /// ([`crate::flow::WriteCmd::Notify`]): once they are written to the socket, the
+    /// connection's task reports `Input::Drained`; if the connection ends first, nothing.
+    /// Called on `Output::NotifyDrained`; [`Queued::Full`] is handled as for a write.
+    fn notify_drained(&mut self, conn: ConnId) -> Queued;
+    /// Pauses (`true`) or resumes (`false`) reading from a connection through its
+    /// [`crate::flow::ReadGate`]: while paused its task does not read the socket, so the
+    /// sender feels TCP backpressure. Called on `Output::PauseReading` and
+    /// `Output::ResumeReading`; an unknown connection is ignored, and a pause before the
+    /// connection (or its TLS handshake) is up holds once reading starts.
+    fn pause_reading(&mut self, conn: ConnId, paused: bool);
     /// Closes a connection after its queued writes.
     fn close(&mut self, conn: ConnId);
     /// Takes over a listening socket the engine opened (at start, or when a reload adds one):
@@ -136,6 +149,8 @@ pub struct Engine {
     watch: Option<ConfigWatch>,
     tls: Tls,
     local_ips: HashMap<ListenerId, IpAddr>,
+    /// Drain notices queued on connections and not yet reported.
+    drains: Drains,
     /// Inputs produced while carrying out outputs (a write queue that overflowed), fed next.
     later: VecDeque<Input>,
     exited: bool,
@@ -152,6 +167,9 @@ impl Engine {
         let balancer = Balancer::new(config, Timestamp::ZERO)?;
         let needs_tls = balancer.listeners().iter().any(|l| l.tls.is_some());
         let config = balancer.config();
+        if tls::https_unverified(config) {
+            tracing::warn!("HTTPS requests are re-encrypted toward nodes without verifying their certificates: set ssl/trustStore to verify them");
+        }
         // Built only when a TLS or WSS listener is configured (outbound TLS toward nodes
         // uses the same `<ssl>` material).
         let tls = if needs_tls {
@@ -166,6 +184,7 @@ impl Engine {
             watch: path.map(ConfigWatch::new),
             tls,
             local_ips: HashMap::new(),
+            drains: Drains::default(),
             later: VecDeque::new(),
             exited: false,
         })
@@ -255,7 +274,12 @@ impl Engine {
         };
         match &input {
             Input::Connected { conn } => io.established(*conn),
-            Input::Closed { conn, .. } | Input::ConnectFailed { conn } => io.forget(*conn),
+            Input::Closed { conn, .. } | Input::ConnectFailed { conn } => {
+                io.forget(*conn);
+                self.drains.ended(*conn);
+            }
+            // The connection ended (or the core closed it) since the notice was queued.
+            Input::Drained { conn } if !self.drains.paid(*conn) => return,
             _ => {}
         }
         self.feed(input, io);
@@ -317,7 +341,7 @@ impl Engine {
                 let local = from.and_then(|id| self.local_ips.get(&id).copied());
                 match tls {
                     None => io.connect(conn, to, local, None),
-                    Some(ClientTls { server_name, .. }) => match self.client_tls(&server_name) {
+                    Some(tls) => match self.client_tls(&tls) {
                         Some(setup) => io.connect(conn, to, local, Some(setup)),
                         None => {
                             tracing::warn!(%to, "cannot open an outbound TLS connection without ssl/trustStore");
@@ -327,23 +351,22 @@ impl Engine {
                 }
             }
             Output::Write { conn, payload } => {
-                if !io.write(conn, payload) {
-                    tracing::warn!(
-                        ?conn,
-                        "peer does not read: write queue full, closing the connection"
-                    );
-                    io.close(conn);
-                    self.later.push_back(Input::Closed {
-                        conn,
-                        reason: CloseReason::IoError,
-                    });
-                }
+                let queued = io.write(conn, payload);
+                self.queued(conn, queued, io);
             }
-            Output::Close { conn } => io.close(conn),
-            // Flow control is optional for a driver: without it, writes queue in the
-            // connection's bounded write queue.
-            Output::PauseReading { .. } | Output::ResumeReading { .. } => {}
-            Output::NotifyDrained { conn } => self.later.push_back(Input::Drained { conn }),
+            Output::NotifyDrained { conn } => {
+                let queued = io.notify_drained(conn);
+                if queued == Queued::Yes {
+                    self.drains.owed(conn);
+                }
+                self.queued(conn, queued, io);
+            }
+            Output::PauseReading { conn } => io.pause_reading(conn, true),
+            Output::ResumeReading { conn } => io.pause_reading(conn, false),
+            Output::Close { conn } => {
+                self.drains.ended(conn);
+                io.close(conn);
+            }
             Output::Listen { spec } => {
                 if let Err(error) = self.listen(&spec, io) {
                     tracing::error!("configuration reloaded, but {error}");
@@ -366,10 +389,243 @@ impl Engine {
         }
     }
 
-    fn client_tls(&self, server_name: &str) -> Option<TlsClientSetup> {
+    /// What a write or a drain notice on `conn` became: a full queue closes the connection.
+    fn queued(&mut self, conn: ConnId, queued: Queued, io: &mut impl Io) {
+        match queued {
+            Queued::Yes => {}
+            Queued::Gone => tracing::debug!(?conn, "output for a connection that is gone"),
+            Queued::Full => {
+                tracing::warn!(
+                    ?conn,
+                    "peer does not read: write queue full, closing the connection"
+                );
+                self.drains.ended(conn);
+                io.close(conn);
+                self.later.push_back(Input::Closed {
+                    conn,
+                    reason: CloseReason::IoError,
+                });
+            }
+        }
+    }
+
+    /// The TLS client side the core asked for: verified against the trust store, or not
+    /// verified when there is none and the core allows it; `None` if neither is possible.
+    fn client_tls(&self, tls: &ClientTls) -> Option<TlsClientSetup> {
+        let config = match &self.tls.client {
+            Some(verified) => verified.clone(),
+            None if tls.unverified_without_trust_store => self.tls.unverified.clone()?,
+            None => return None,
+        };
         Some(TlsClientSetup {
-            config: self.tls.client.clone()?,
-            server_name: server_name_for(server_name)?,
+            config,
+            server_name: server_name_for(&tls.server_name)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the engine asked of the runtime.
+    #[derive(Debug, PartialEq)]
+    enum Call {
+        Connect(ConnId, bool),
+        Write(ConnId),
+        Notify(ConnId),
+        Pause(ConnId, bool),
+        Close(ConnId),
+        Forget(ConnId),
+    }
+
+    /// Records calls; queues answer `queued`.
+    struct FakeIo {
+        calls: Vec<Call>,
+        queued: Queued,
+    }
+
+    impl Io for FakeIo {
+        type Writer = ();
+        fn register(&mut self, _: ConnId, _: ()) {}
+        fn established(&mut self, _: ConnId) {}
+        fn forget(&mut self, conn: ConnId) {
+            self.calls.push(Call::Forget(conn));
+        }
+        fn send_datagram(&mut self, _: ListenerId, _: SocketAddr, _: Bytes) {}
+        fn connect(
+            &mut self,
+            conn: ConnId,
+            _: SocketAddr,
+            _: Option<IpAddr>,
+            tls: Option<TlsClientSetup>,
+        ) {
+            self.calls.push(Call::Connect(conn, tls.is_some()));
+        }
+        fn write(&mut self, conn: ConnId, _: Bytes) -> Queued {
+            self.calls.push(Call::Write(conn));
+            self.queued
+        }
+        fn notify_drained(&mut self, conn: ConnId) -> Queued {
+            self.calls.push(Call::Notify(conn));
+            self.queued
+        }
+        fn pause_reading(&mut self, conn: ConnId, paused: bool) {
+            self.calls.push(Call::Pause(conn, paused));
+        }
+        fn close(&mut self, conn: ConnId) {
+            self.calls.push(Call::Close(conn));
+        }
+        fn adopt(
+            &mut self,
+            _: &ListenerSpec,
+            _: Listening,
+            _: Option<Arc<ServerConfig>>,
+        ) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn close_listener(&mut self, _: ListenerId) {}
+        fn resolve(&mut self, _: u64, _: String, _: u16, _: bool) {}
+    }
+
+    fn engine() -> (Engine, FakeIo) {
+        let config = Config::embedded_default();
+        let engine = Engine::new(config, None, LogControl::detached()).expect("engine");
+        let io = FakeIo {
+            calls: Vec::new(),
+            queued: Queued::Yes,
+        };
+        (engine, io)
+    }
+
+    const CONN: ConnId = ConnId(7);
+
+    #[test]
+    fn flow_control_outputs_reach_the_runtime() {
+        let (mut engine, mut io) = engine();
+        engine.execute(Output::PauseReading { conn: CONN }, &mut io);
+        engine.execute(Output::ResumeReading { conn: CONN }, &mut io);
+        let payload = Bytes::from_static(b"x");
+        engine.execute(
+            Output::Write {
+                conn: CONN,
+                payload,
+            },
+            &mut io,
+        );
+        engine.execute(Output::NotifyDrained { conn: CONN }, &mut io);
+        let calls = [
+            Call::Pause(CONN, true),
+            Call::Pause(CONN, false),
+            Call::Write(CONN),
+            Call::Notify(CONN),
+        ];
+        assert_eq!(io.calls, calls);
+        assert!(engine.later.is_empty(), "Drained waits for the runtime");
+    }
+
+    #[test]
+    fn drained_is_fed_once_per_notice_and_not_after_the_end() {
+        let (mut engine, mut io) = engine();
+        engine.execute(Output::NotifyDrained { conn: CONN }, &mut io);
+        let drained = || Event::Input(Input::Drained { conn: CONN });
+        engine.event(drained(), &mut io);
+        assert!(!engine.drains.paid(CONN), "paid by the first Drained");
+        // The connection ends before its notice is reported.
+        engine.execute(Output::NotifyDrained { conn: CONN }, &mut io);
+        let closed = Input::Closed {
+            conn: CONN,
+            reason: CloseReason::PeerClosed,
+        };
+        engine.event(Event::Input(closed), &mut io);
+        engine.drains.owed(ConnId(8));
+        engine.event(drained(), &mut io);
+        assert_eq!(io.calls.last(), Some(&Call::Forget(CONN)));
+        // The core closes a connection with a notice pending.
+        engine.execute(Output::NotifyDrained { conn: CONN }, &mut io);
+        engine.execute(Output::Close { conn: CONN }, &mut io);
+        assert!(!engine.drains.paid(CONN));
+        assert!(
+            engine.drains.paid(ConnId(8)),
+            "other connections keep theirs"
+        );
+    }
+
+    #[test]
+    fn a_full_queue_closes_the_connection() {
+        let (mut engine, mut io) = engine();
+        io.queued = Queued::Full;
+        engine.execute(Output::NotifyDrained { conn: CONN }, &mut io);
+        assert_eq!(io.calls, [Call::Notify(CONN), Call::Close(CONN)]);
+        let closed = Input::Closed {
+            conn: CONN,
+            reason: CloseReason::IoError,
+        };
+        assert_eq!(engine.later.pop_front(), Some(closed));
+        assert!(!engine.drains.paid(CONN));
+        // An unknown connection: nothing to do.
+        io.queued = Queued::Gone;
+        engine.execute(Output::NotifyDrained { conn: CONN }, &mut io);
+        assert!(engine.later.is_empty());
+        assert!(!engine.drains.paid(CONN));
+    }
+
+    /// Any client configuration: the engine only picks one.
+    fn client_config() -> Arc<ClientConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+
+    #[test]
+    fn outbound_tls_goes_unverified_only_without_a_trust_store_and_when_asked() {
+        let (mut engine, mut io) = engine();
+        let connect = |n: u64, unverified: bool| Output::Connect {
+            conn: ConnId(ConnId::OUTBOUND_BIT | n),
+            to: "192.0.2.1:8443".parse().unwrap(),
+            from: None,
+            tls: Some(ClientTls {
+                server_name: "node-1.example.com".to_owned(),
+                unverified_without_trust_store: unverified,
+            }),
+        };
+        let unverified = client_config();
+        engine.tls.unverified = Some(unverified.clone());
+        engine.execute(connect(1, false), &mut io);
+        let failed = Input::ConnectFailed {
+            conn: ConnId(ConnId::OUTBOUND_BIT | 1),
+        };
+        assert_eq!(
+            engine.later.pop_front(),
+            Some(failed),
+            "SIP TLS needs roots"
+        );
+        let setup = engine.client_tls(&ClientTls {
+            server_name: "node-1.example.com".to_owned(),
+            unverified_without_trust_store: true,
+        });
+        assert!(Arc::ptr_eq(&setup.expect("unverified").config, &unverified));
+        engine.execute(connect(2, true), &mut io);
+        assert_eq!(
+            io.calls,
+            [Call::Connect(ConnId(ConnId::OUTBOUND_BIT | 2), true)]
+        );
+        // With a trust store, the verified configuration serves every connection.
+        let verified = client_config();
+        engine.tls = Tls {
+            client: Some(verified.clone()),
+            ..Tls::default()
+        };
+        for asked in [false, true] {
+            let setup = engine.client_tls(&ClientTls {
+                server_name: "192.0.2.1".to_owned(),
+                unverified_without_trust_store: asked,
+            });
+            assert!(Arc::ptr_eq(&setup.expect("verified").config, &verified));
+        }
     }
 }

@@ -7,8 +7,9 @@
 //! ([`logging`]), the rustls configurations of `<ssl>` ([`tls`]), opening sockets as
 //! non-blocking std types ([`net`]), the UDP error queue ([`errqueue`]) and the start-up flow
 //! up to the point where the executor takes over ([`startup`]), the driver's core loop that
-//! turns the core's outputs into I/O requests ([`engine`]), and the bounded UDP send queue
-//! ([`udp_queue`]).
+//! turns the core's outputs into I/O requests ([`engine`]), flow control on stream connections
+//! (write queue commands, paused reading, drain notices: [`flow`]), and the bounded UDP send
+//! queue ([`udp_queue`]).
 
 #![forbid(unsafe_code)]
 
@@ -16,8 +17,11 @@ pub mod cli;
 pub mod config_file;
 pub mod engine;
 pub mod errqueue;
+pub mod flow;
 pub mod ids;
 pub mod logging;
+#[cfg(any(test, feature = "test-support"))]
+pub mod loopback;
 pub mod net;
 pub mod startup;
 pub mod tls;

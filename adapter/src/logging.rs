@@ -24,6 +24,14 @@ impl LogControl {
     }
 }
 
+impl LogControl {
+    /// A control over a filter no subscriber uses, for tests of what holds one.
+    #[cfg(test)]
+    pub(crate) fn detached() -> LogControl {
+        LogControl(reload::Layer::new(EnvFilter::new("info")).1)
+    }
+}
+
 /// Installs the global subscriber writing to stderr. Call once per process.
 pub fn init(level: Option<&str>) -> LogControl {
     let filter = match level {

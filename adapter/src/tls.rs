@@ -8,7 +8,9 @@
 //! from `enabledCipherSuites`; client certificates per `TLS_CLIENT_AUTH_TYPE`, verified against
 //! `trustStore`. Client side (toward nodes and clients): the server certificate is verified
 //! against `trustStore` (not at all with `DisabledAll`), and the balancer's own certificate is
-//! offered for mutual TLS.
+//! offered for mutual TLS. Without a trust store, a second client configuration accepts any
+//! server certificate: the HTTP balancer re-encrypts HTTPS toward nodes with it, as the
+//! reference did (the core asks for it per connection).
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -19,7 +21,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, S
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use switchboard_core::config::{SslConfig, TlsClientAuth};
+use switchboard_core::config::{Config, SslConfig, TlsClientAuth};
 
 /// A TLS setup that cannot be built. Startup fails with this message.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,10 @@ pub struct Tls {
     /// For outbound TLS and WSS connections (`None` without a trust store, unless
     /// `DisabledAll`).
     pub client: Option<Arc<ClientConfig>>,
+    /// For outbound connections that may go unverified without a trust store (HTTPS
+    /// re-encryption toward nodes): accepts any server certificate. `None` with a trust
+    /// store, where every server is verified.
+    pub unverified: Option<Arc<ClientConfig>>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -80,6 +86,7 @@ impl std::fmt::Debug for Tls {
         f.debug_struct("Tls")
             .field("server", &self.server.is_some())
             .field("client", &self.client.is_some())
+            .field("unverified", &self.unverified.is_some())
             .finish()
     }
 }
@@ -123,34 +130,55 @@ impl Tls {
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain.clone(), key.clone_key())?;
 
-        let client = ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&versions)?;
-        let client = match (auth, roots) {
+        let builder = || {
+            ClientConfig::builder_with_provider(provider.clone()).with_protocol_versions(&versions)
+        };
+        let any_certificate = || {
+            let verifier = NoVerification(provider.signature_verification_algorithms);
+            Ok::<_, rustls::Error>(
+                builder()?
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier)),
+            )
+        };
+        let client = match (auth, &roots) {
             (TlsClientAuth::DisabledAll, _) => {
                 tracing::warn!("TLS_CLIENT_AUTH_TYPE=DisabledAll: certificates of TLS peers the balancer connects to are not verified");
-                Some(
-                    client
-                        .dangerous()
-                        .with_custom_certificate_verifier(Arc::new(NoVerification(
-                            provider.signature_verification_algorithms,
-                        ))),
-                )
+                Some(any_certificate()?)
             }
-            (_, Some(roots)) => Some(client.with_root_certificates(roots)),
+            (_, Some(roots)) => Some(builder()?.with_root_certificates(roots.clone())),
             (_, None) => {
-                tracing::warn!("no ssl/trustStore: the balancer opens no outbound TLS or WSS connection (toward nodes or clients)");
+                tracing::warn!("no ssl/trustStore: the balancer opens no outbound SIP TLS or WSS connection (toward nodes or clients)");
                 None
             }
         };
         let client = match client {
-            Some(client) => Some(Arc::new(client.with_client_auth_cert(chain, key)?)),
+            Some(client) => Some(Arc::new(
+                client.with_client_auth_cert(chain.clone(), key.clone_key())?,
+            )),
             None => None,
+        };
+        let unverified = match roots {
+            Some(_) => None,
+            None => Some(Arc::new(
+                any_certificate()?.with_client_auth_cert(chain, key)?,
+            )),
         };
         Ok(Tls {
             server: Some(Arc::new(server)),
             client,
+            unverified,
         })
     }
+}
+
+/// True when HTTPS requests are re-encrypted toward nodes (an `http/httpsPort` without
+/// `ssl/terminateTLSTraffic`) with no `ssl/trustStore` to verify the nodes against: the
+/// engine warns about it once at start.
+pub fn https_unverified(config: &Config) -> bool {
+    config.http.https_port.is_some()
+        && !config.ssl.terminate_tls_traffic
+        && config.ssl.trust_store.is_none()
 }
 
 /// The name an outbound connection verifies the peer's certificate against: its IP address.
@@ -292,8 +320,9 @@ fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
     Ok(store)
 }
 
-/// `DisabledAll`: accepts any certificate from a peer the balancer connects to, but still
-/// checks the handshake signatures made with it.
+/// `DisabledAll`, or HTTPS re-encryption without a trust store: accepts any certificate
+/// from a peer the balancer connects to, but still checks the handshake signatures made
+/// with it.
 #[derive(Debug)]
 struct NoVerification(WebPkiSupportedAlgorithms);
 
@@ -498,6 +527,23 @@ mod tests {
             handshake(client, server, wrong).is_err(),
             "a name the certificate lacks"
         );
+        assert!(
+            tls.unverified.is_none(),
+            "with a trust store, always verified"
+        );
+    }
+
+    #[test]
+    fn unverified_https_re_encryption_is_warned_about() {
+        let mut config = Config::embedded_default();
+        assert!(!https_unverified(&config), "no HTTPS port");
+        config.http.https_port = Some(8443);
+        assert!(https_unverified(&config));
+        config.ssl.terminate_tls_traffic = true;
+        assert!(!https_unverified(&config), "plain HTTP toward the nodes");
+        config.ssl.terminate_tls_traffic = false;
+        config.ssl.trust_store = Some(PathBuf::from("ca.pem"));
+        assert!(!https_unverified(&config), "nodes verified");
     }
 
     #[test]
@@ -506,6 +552,10 @@ mod tests {
         let tls = Tls::load(&files.ssl(false), TlsClientAuth::Disabled).expect("loads");
         assert!(tls.server.is_some());
         assert!(tls.client.is_none(), "nothing to verify peers against");
+        // HTTPS re-encryption connects to anyone, offering the balancer's certificate.
+        let (unverified, server) = (tls.unverified.unwrap(), tls.server.unwrap());
+        let anyone = server_name_for("example.com").unwrap();
+        handshake(unverified, server, anyone).expect("certificate not verified");
         let error = Tls::load(&files.ssl(false), TlsClientAuth::Enabled).expect_err("no roots");
         assert!(matches!(error, TlsError::NoTrustStore), "{error}");
         // DisabledAll connects to anyone.

@@ -1,6 +1,7 @@
 //! Stream connections on smol: accept loops, outbound connects, and the per-connection task
-//! that reads into inputs and writes what the core asks for, in order. TLS is the one layer
-//! added here (futures-rustls); every deadline is the core's, which closes what takes too long.
+//! that reads into inputs (unless its read gate is closed) and writes what the core asks for,
+//! in order. TLS is the one layer added here (futures-rustls); every deadline is the core's,
+//! which closes what takes too long.
 
 use crate::driver::Event;
 use crate::spawn;
@@ -15,24 +16,18 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_adapter::engine::TlsClientSetup;
+use switchboard_adapter::flow::{self, ConnHandle, ConnQueue, WriteCmd, WRITE_QUEUE};
 use switchboard_adapter::ids::ConnIds;
 use switchboard_core::io::{CloseReason, ConnId, Input, ListenerId};
 
-/// Writes queued for one connection before the driver gives up on a peer that does not read.
-const WRITE_QUEUE: usize = 4096;
+/// The core task's handle on a connection.
+pub type Handle = ConnHandle<Sender<WriteCmd>>;
+/// A connection task's end.
+pub type Queue = ConnQueue<Receiver<WriteCmd>>;
 
-/// What the core task asks a connection's task to do.
-#[derive(Debug)]
-pub enum WriteCmd {
-    /// Write these bytes.
-    Data(Bytes),
-    /// Flush, shut down the sending side and end the connection.
-    Close,
-}
-
-/// A new writer channel.
-pub fn writer() -> (Sender<WriteCmd>, Receiver<WriteCmd>) {
-    channel::bounded(WRITE_QUEUE)
+/// The two ends of a new connection.
+pub fn writer() -> (Handle, Queue) {
+    flow::ends(channel::bounded(WRITE_QUEUE))
 }
 
 /// Accepts connections on `socket` until the task is cancelled (listener closed) or the core
@@ -56,10 +51,10 @@ pub async fn accept(
         };
         let _ = stream.get_ref().set_nodelay(true);
         let conn = ids.next();
-        let (tx, rx) = writer();
+        let (handle, queue) = writer();
         let opened = Event::Opened {
             conn,
-            writer: tx,
+            writer: handle,
             input: Input::Accepted {
                 conn,
                 listener,
@@ -72,16 +67,16 @@ pub async fn accept(
         let (events, tls) = (events.clone(), tls.clone());
         spawn(async move {
             let Some(tls) = tls else {
-                return run(conn, stream, rx, events).await;
+                return run(conn, stream, queue, events).await;
             };
             // Nothing is written before the handshake: any command now is the core's close.
             let handshake = future::or(async { Some(tls.accept(stream).await) }, async {
-                let _ = rx.recv().await;
+                let _ = queue.rx.recv().await;
                 None
             });
             match handshake.await {
                 None => {}
-                Some(Ok(stream)) => run(conn, stream, rx, events).await,
+                Some(Ok(stream)) => run(conn, stream, queue, events).await,
                 Some(Err(error)) => {
                     tracing::debug!(?listener, %peer, %error, "TLS handshake failed");
                     closed(&events, conn, CloseReason::IoError).await;
@@ -99,7 +94,7 @@ pub async fn connect(
     to: SocketAddr,
     local: Option<IpAddr>,
     tls: Option<TlsClientSetup>,
-    rx: Receiver<WriteCmd>,
+    queue: Queue,
     events: Sender<Event>,
 ) {
     let attempt = async {
@@ -126,11 +121,11 @@ pub async fn connect(
         }
     };
     let Some(tls) = tls else {
-        return established(conn, stream, rx, events).await;
+        return established(conn, stream, queue, events).await;
     };
     let connector = TlsConnector::from(tls.config);
     match connector.connect(tls.server_name, stream).await {
-        Ok(stream) => established(conn, stream, rx, events).await,
+        Ok(stream) => established(conn, stream, queue, events).await,
         Err(error) => {
             tracing::warn!(?conn, %to, %error, "outbound TLS handshake failed");
             let _ = events
@@ -140,7 +135,7 @@ pub async fn connect(
     }
 }
 
-async fn established<S>(conn: ConnId, stream: S, rx: Receiver<WriteCmd>, events: Sender<Event>)
+async fn established<S>(conn: ConnId, stream: S, queue: Queue, events: Sender<Event>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -149,7 +144,7 @@ where
         .await
         .is_ok()
     {
-        run(conn, stream, rx, events).await;
+        run(conn, stream, queue, events).await;
     }
 }
 
@@ -160,17 +155,23 @@ async fn closed(events: &Sender<Event>, conn: ConnId, reason: CloseReason) {
 }
 
 /// Runs one connection until its writer ends (the core asked to close it, a write failed, or
-/// the core task dropped it after `Closed`). Reading stops at end of stream or error, which is
-/// reported as `Closed` at once; writes already queued still go out.
-async fn run<S>(conn: ConnId, stream: S, rx: Receiver<WriteCmd>, events: Sender<Event>)
+/// the core task dropped it after `Closed`). Reading waits while the gate is closed (a read
+/// under way is dropped), and stops at end of stream or error, which is reported as `Closed`
+/// at once; writes already queued still go out, and a drain notice is reported once the
+/// writes before it are flushed.
+async fn run<S>(conn: ConnId, stream: S, queue: Queue, events: Sender<Event>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Queue { rx, gate } = queue;
     let (mut rd, mut wr) = smol::io::split(stream);
     let read = pin!(async {
         let mut buf = vec![0; 64 * 1024];
         loop {
-            match rd.read(&mut buf).await {
+            let Some(read) = gate.read(rd.read(&mut buf)).await else {
+                continue;
+            };
+            match read {
                 Ok(0) => return CloseReason::PeerClosed,
                 Err(error) => {
                     tracing::debug!(?conn, %error, "read failed");
@@ -190,17 +191,24 @@ where
     });
     let mut write = pin!(async {
         while let Ok(cmd) = rx.recv().await {
+            let notify = matches!(cmd, WriteCmd::Notify);
             let written = match cmd {
                 WriteCmd::Data(bytes) => wr.write_all(&bytes).await,
+                WriteCmd::Notify => Ok(()),
                 WriteCmd::Close => break,
             };
-            // Push out what a TLS layer still buffers once nothing else is queued.
+            // Push out what a TLS layer still buffers before a notice, and once nothing else
+            // is queued.
             let flushed = match written {
-                Ok(()) if rx.is_empty() => wr.flush().await,
+                Ok(()) if notify || rx.is_empty() => wr.flush().await,
                 other => other,
             };
             if let Err(error) = flushed {
                 tracing::debug!(?conn, %error, "write failed");
+                return CloseReason::IoError;
+            }
+            let drained = Event::Input(Input::Drained { conn });
+            if notify && events.send(drained).await.is_err() {
                 return CloseReason::IoError;
             }
         }

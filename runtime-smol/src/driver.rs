@@ -3,7 +3,7 @@
 //! outputs through [`SmolIo`], and keeps one timer armed at the core's deadline. No protocol
 //! decision is made here.
 
-use crate::conn::{self, WriteCmd};
+use crate::conn::{self, Handle};
 use crate::spawn;
 use crate::udp::{self, UdpOut};
 use async_signal::{Signal, Signals};
@@ -22,6 +22,7 @@ use std::task::Poll;
 use std::time::Instant;
 use switchboard_adapter::engine::{self, Engine, Io, RunError, TlsClientSetup};
 use switchboard_adapter::engine::{BURST, EVENT_QUEUE, STOP_LIMIT};
+use switchboard_adapter::flow::{Queued, WriteCmd};
 use switchboard_adapter::ids::ConnIds;
 use switchboard_adapter::net::{self, Listening};
 use switchboard_adapter::startup::Start;
@@ -29,12 +30,12 @@ use switchboard_adapter::watch::ConfigWatch;
 use switchboard_core::io::{ConnId, Input, ListenerId, ListenerSpec};
 
 /// What I/O tasks send the core task.
-pub type Event = engine::Event<Sender<WriteCmd>>;
+pub type Event = engine::Event<Handle>;
 
-/// A connection's writer, and its task while it is still connecting (dropped = cancelled).
+/// A connection's handle, and its task while it is still connecting (dropped = cancelled).
 #[derive(Debug)]
 struct Writer {
-    tx: Sender<WriteCmd>,
+    handle: Handle,
     connecting: Option<Task<()>>,
 }
 
@@ -67,13 +68,7 @@ pub async fn run(start: Start) -> Result<(), RunError> {
     let mut inbox = std::pin::pin!(inbox);
     let mut signals =
         Signals::new([Signal::Term, Signal::Int, Signal::Hup]).map_err(RunError::Signals)?;
-    let mut io = SmolIo {
-        udp: HashMap::new(),
-        conns: HashMap::new(),
-        accepting: HashMap::new(),
-        ids: Arc::new(ConnIds::default()),
-        events,
-    };
+    let mut io = SmolIo::new(events);
     engine.open_listeners(&mut io)?;
     tracing::info!("ready: every listener is open");
 
@@ -150,12 +145,32 @@ pub async fn run(start: Start) -> Result<(), RunError> {
     Ok(())
 }
 
-impl Io for SmolIo {
-    type Writer = Sender<WriteCmd>;
+impl SmolIo {
+    /// No socket yet; I/O tasks will report to `events`.
+    pub fn new(events: Sender<Event>) -> SmolIo {
+        SmolIo {
+            udp: HashMap::new(),
+            conns: HashMap::new(),
+            accepting: HashMap::new(),
+            ids: Arc::new(ConnIds::default()),
+            events,
+        }
+    }
 
-    fn register(&mut self, conn: ConnId, tx: Self::Writer) {
+    fn queue(&self, conn: ConnId, cmd: WriteCmd) -> Queued {
+        match self.conns.get(&conn) {
+            Some(w) => Queued::sent(w.handle.tx.try_send(cmd)),
+            None => Queued::Gone,
+        }
+    }
+}
+
+impl Io for SmolIo {
+    type Writer = Handle;
+
+    fn register(&mut self, conn: ConnId, handle: Handle) {
         let connecting = None;
-        self.conns.insert(conn, Writer { tx, connecting });
+        self.conns.insert(conn, Writer { handle, connecting });
     }
 
     fn established(&mut self, conn: ConnId) {
@@ -185,22 +200,33 @@ impl Io for SmolIo {
         local: Option<IpAddr>,
         tls: Option<TlsClientSetup>,
     ) {
-        let (tx, rx) = conn::writer();
-        let task = spawn(conn::connect(conn, to, local, tls, rx, self.events.clone()));
+        let (handle, queue) = conn::writer();
+        let task = spawn(conn::connect(
+            conn,
+            to,
+            local,
+            tls,
+            queue,
+            self.events.clone(),
+        ));
         let writer = Writer {
-            tx,
+            handle,
             connecting: Some(task),
         };
         self.conns.insert(conn, writer);
     }
 
-    fn write(&mut self, conn: ConnId, payload: Bytes) -> bool {
-        match self.conns.get(&conn) {
-            Some(w) => w.tx.try_send(WriteCmd::Data(payload)).is_ok(),
-            None => {
-                tracing::debug!(?conn, "write for a connection that is gone");
-                true
-            }
+    fn write(&mut self, conn: ConnId, payload: Bytes) -> Queued {
+        self.queue(conn, WriteCmd::Data(payload))
+    }
+
+    fn notify_drained(&mut self, conn: ConnId) -> Queued {
+        self.queue(conn, WriteCmd::Notify)
+    }
+
+    fn pause_reading(&mut self, conn: ConnId, paused: bool) {
+        if let Some(w) = self.conns.get(&conn) {
+            w.handle.gate.set_paused(paused);
         }
     }
 
@@ -209,7 +235,7 @@ impl Io for SmolIo {
             // Given up by the core while connecting: dropping the task cancels it, with
             // nothing to flush. Else the task flushes what is queued and closes.
             if w.connecting.is_none() {
-                let _ = w.tx.try_send(WriteCmd::Close);
+                let _ = w.handle.tx.try_send(WriteCmd::Close);
             }
         }
     }

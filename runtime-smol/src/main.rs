@@ -8,6 +8,8 @@
 
 mod conn;
 mod driver;
+#[cfg(test)]
+mod flow_tests;
 mod udp;
 
 use smol::{Executor, Task};

@@ -1,13 +1,15 @@
 //! Stream connections on tokio: accept loops, outbound connects, and the per-connection task
-//! that reads into inputs and writes what the core asks for, in order. TLS is the one layer
-//! added here (tokio-rustls); every deadline is the core's, which closes what takes too long.
+//! that reads into inputs (unless its read gate is closed) and writes what the core asks for,
+//! in order. TLS is the one layer added here (tokio-rustls); every deadline is the core's,
+//! which closes what takes too long.
 
 use crate::driver::Event;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_adapter::engine::TlsClientSetup;
+use switchboard_adapter::flow::{self, ConnHandle, ConnQueue, WriteCmd, WRITE_QUEUE};
 use switchboard_adapter::ids::ConnIds;
 use switchboard_core::io::{CloseReason, ConnId, Input, ListenerId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -15,21 +17,14 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::mpsc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-/// Writes queued for one connection before the driver gives up on a peer that does not read.
-const WRITE_QUEUE: usize = 4096;
+/// The core task's handle on a connection.
+pub type Handle = ConnHandle<mpsc::Sender<WriteCmd>>;
+/// A connection task's end.
+pub type Queue = ConnQueue<mpsc::Receiver<WriteCmd>>;
 
-/// What the core task asks a connection's task to do.
-#[derive(Debug)]
-pub enum WriteCmd {
-    /// Write these bytes.
-    Data(Bytes),
-    /// Flush, shut down the sending side and end the connection.
-    Close,
-}
-
-/// A new writer channel.
-pub fn writer() -> (mpsc::Sender<WriteCmd>, mpsc::Receiver<WriteCmd>) {
-    mpsc::channel(WRITE_QUEUE)
+/// The two ends of a new connection.
+pub fn writer() -> (Handle, Queue) {
+    flow::ends(mpsc::channel(WRITE_QUEUE))
 }
 
 /// Accepts connections on `socket` until the task is aborted (listener closed) or the core
@@ -53,10 +48,10 @@ pub async fn accept(
         };
         let _ = stream.set_nodelay(true);
         let conn = ids.next();
-        let (tx, mut rx) = writer();
+        let (handle, mut queue) = writer();
         let opened = Event::Opened {
             conn,
-            writer: tx,
+            writer: handle,
             input: Input::Accepted {
                 conn,
                 listener,
@@ -69,15 +64,15 @@ pub async fn accept(
         let (events, tls) = (events.clone(), tls.clone());
         tokio::spawn(async move {
             let Some(tls) = tls else {
-                return run(conn, stream, rx, events).await;
+                return run(conn, stream, queue, events).await;
             };
             // Nothing is written before the handshake: any command now is the core's close.
             let handshake = tokio::select! {
                 result = tls.accept(stream) => result,
-                _ = rx.recv() => return,
+                _ = queue.rx.recv() => return,
             };
             match handshake {
-                Ok(stream) => run(conn, stream, rx, events).await,
+                Ok(stream) => run(conn, stream, queue, events).await,
                 Err(error) => {
                     tracing::debug!(?listener, %peer, %error, "TLS handshake failed");
                     closed(&events, conn, CloseReason::IoError).await;
@@ -94,7 +89,7 @@ pub async fn connect(
     to: SocketAddr,
     local: Option<IpAddr>,
     tls: Option<TlsClientSetup>,
-    rx: mpsc::Receiver<WriteCmd>,
+    queue: Queue,
     events: mpsc::Sender<Event>,
 ) {
     let attempt = async {
@@ -113,11 +108,11 @@ pub async fn connect(
         }
     };
     let Some(tls) = tls else {
-        return established(conn, stream, rx, events).await;
+        return established(conn, stream, queue, events).await;
     };
     let connector = TlsConnector::from(tls.config);
     match connector.connect(tls.server_name, stream).await {
-        Ok(stream) => established(conn, stream, rx, events).await,
+        Ok(stream) => established(conn, stream, queue, events).await,
         Err(error) => {
             tracing::warn!(?conn, %to, %error, "outbound TLS handshake failed");
             let _ = events
@@ -127,12 +122,8 @@ pub async fn connect(
     }
 }
 
-async fn established<S>(
-    conn: ConnId,
-    stream: S,
-    rx: mpsc::Receiver<WriteCmd>,
-    events: mpsc::Sender<Event>,
-) where
+async fn established<S>(conn: ConnId, stream: S, queue: Queue, events: mpsc::Sender<Event>)
+where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     if events
@@ -140,7 +131,7 @@ async fn established<S>(
         .await
         .is_ok()
     {
-        run(conn, stream, rx, events).await;
+        run(conn, stream, queue, events).await;
     }
 }
 
@@ -151,16 +142,15 @@ async fn closed(events: &mpsc::Sender<Event>, conn: ConnId, reason: CloseReason)
 }
 
 /// Runs one connection until its writer ends (the core asked to close it, a write failed, or
-/// the core task dropped it after `Closed`). Reading stops at end of stream or error, which is
-/// reported as `Closed` at once; writes already queued still go out.
-async fn run<S>(
-    conn: ConnId,
-    stream: S,
-    mut rx: mpsc::Receiver<WriteCmd>,
-    events: mpsc::Sender<Event>,
-) where
+/// the core task dropped it after `Closed`). Reading waits while the gate is closed (a read
+/// under way is dropped), and stops at end of stream or error, which is reported as `Closed`
+/// at once; writes already queued still go out, and a drain notice is reported once the
+/// writes before it are flushed.
+async fn run<S>(conn: ConnId, stream: S, queue: Queue, events: mpsc::Sender<Event>)
+where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
+    let Queue { mut rx, gate } = queue;
     let (mut rd, mut wr) = tokio::io::split(stream);
     let read = async {
         let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -168,7 +158,10 @@ async fn run<S>(
             if buf.capacity() - buf.len() < 4096 {
                 buf.reserve(64 * 1024);
             }
-            match rd.read_buf(&mut buf).await {
+            let Some(read) = gate.read(rd.read_buf(&mut buf)).await else {
+                continue;
+            };
+            match read {
                 Ok(0) => return CloseReason::PeerClosed,
                 Err(error) => {
                     tracing::debug!(?conn, %error, "read failed");
@@ -189,14 +182,20 @@ async fn run<S>(
     };
     let write = async {
         while let Some(cmd) = rx.recv().await {
-            match cmd {
-                WriteCmd::Data(bytes) => {
-                    if let Err(error) = wr.write_all(&bytes).await {
-                        tracing::debug!(?conn, %error, "write failed");
-                        return CloseReason::IoError;
-                    }
-                }
+            let notify = matches!(cmd, WriteCmd::Notify);
+            let written = match cmd {
+                WriteCmd::Data(bytes) => wr.write_all(&bytes).await,
+                // What a TLS layer still buffers goes out before the notice.
+                WriteCmd::Notify => wr.flush().await,
                 WriteCmd::Close => break,
+            };
+            if let Err(error) = written {
+                tracing::debug!(?conn, %error, "write failed");
+                return CloseReason::IoError;
+            }
+            let drained = Event::Input(Input::Drained { conn });
+            if notify && events.send(drained).await.is_err() {
+                return CloseReason::IoError;
             }
         }
         let _ = wr.shutdown().await;

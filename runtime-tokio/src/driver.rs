@@ -3,7 +3,7 @@
 //! outputs through [`TokioIo`], and keeps one timer armed at the core's deadline. No protocol
 //! decision is made here.
 
-use crate::conn::{self, WriteCmd};
+use crate::conn::{self, Handle};
 use crate::udp::{self, UdpOut};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_adapter::engine::{self, Engine, Io, RunError, TlsClientSetup};
 use switchboard_adapter::engine::{BURST, EVENT_QUEUE, STOP_LIMIT};
+use switchboard_adapter::flow::{Queued, WriteCmd};
 use switchboard_adapter::ids::ConnIds;
 use switchboard_adapter::net::Listening;
 use switchboard_adapter::startup::Start;
@@ -25,12 +26,12 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
 /// What I/O tasks send the core task.
-pub type Event = engine::Event<mpsc::Sender<WriteCmd>>;
+pub type Event = engine::Event<Handle>;
 
-/// A connection's writer, and the task to abort while it is still connecting.
+/// A connection's handle, and the task to abort while it is still connecting.
 #[derive(Debug)]
 struct Writer {
-    tx: mpsc::Sender<WriteCmd>,
+    handle: Handle,
     connecting: Option<AbortHandle>,
 }
 
@@ -49,13 +50,7 @@ pub struct TokioIo {
 pub async fn run(start: Start) -> Result<(), RunError> {
     let mut engine = Engine::new(start.config, start.path, start.log)?;
     let (events, mut inbox) = mpsc::channel(EVENT_QUEUE);
-    let mut io = TokioIo {
-        udp: HashMap::new(),
-        conns: HashMap::new(),
-        accepting: HashMap::new(),
-        ids: Arc::new(ConnIds::default()),
-        events,
-    };
+    let mut io = TokioIo::new(events);
     engine.open_listeners(&mut io)?;
     tracing::info!("ready: every listener is open");
 
@@ -119,12 +114,32 @@ pub async fn run(start: Start) -> Result<(), RunError> {
     Ok(())
 }
 
-impl Io for TokioIo {
-    type Writer = mpsc::Sender<WriteCmd>;
+impl TokioIo {
+    /// No socket yet; I/O tasks will report to `events`.
+    pub fn new(events: mpsc::Sender<Event>) -> TokioIo {
+        TokioIo {
+            udp: HashMap::new(),
+            conns: HashMap::new(),
+            accepting: HashMap::new(),
+            ids: Arc::new(ConnIds::default()),
+            events,
+        }
+    }
 
-    fn register(&mut self, conn: ConnId, tx: Self::Writer) {
+    fn queue(&self, conn: ConnId, cmd: WriteCmd) -> Queued {
+        match self.conns.get(&conn) {
+            Some(w) => Queued::sent(w.handle.tx.try_send(cmd)),
+            None => Queued::Gone,
+        }
+    }
+}
+
+impl Io for TokioIo {
+    type Writer = Handle;
+
+    fn register(&mut self, conn: ConnId, handle: Handle) {
         let connecting = None;
-        self.conns.insert(conn, Writer { tx, connecting });
+        self.conns.insert(conn, Writer { handle, connecting });
     }
 
     fn established(&mut self, conn: ConnId) {
@@ -151,22 +166,27 @@ impl Io for TokioIo {
         local: Option<IpAddr>,
         tls: Option<TlsClientSetup>,
     ) {
-        let (tx, rx) = conn::writer();
-        let task = tokio::spawn(conn::connect(conn, to, local, tls, rx, self.events.clone()));
+        let (handle, queue) = conn::writer();
+        let events = self.events.clone();
+        let task = tokio::spawn(conn::connect(conn, to, local, tls, queue, events));
         let writer = Writer {
-            tx,
+            handle,
             connecting: Some(task.abort_handle()),
         };
         self.conns.insert(conn, writer);
     }
 
-    fn write(&mut self, conn: ConnId, payload: Bytes) -> bool {
-        match self.conns.get(&conn) {
-            Some(w) => w.tx.try_send(WriteCmd::Data(payload)).is_ok(),
-            None => {
-                tracing::debug!(?conn, "write for a connection that is gone");
-                true
-            }
+    fn write(&mut self, conn: ConnId, payload: Bytes) -> Queued {
+        self.queue(conn, WriteCmd::Data(payload))
+    }
+
+    fn notify_drained(&mut self, conn: ConnId) -> Queued {
+        self.queue(conn, WriteCmd::Notify)
+    }
+
+    fn pause_reading(&mut self, conn: ConnId, paused: bool) {
+        if let Some(w) = self.conns.get(&conn) {
+            w.handle.gate.set_paused(paused);
         }
     }
 
@@ -176,7 +196,7 @@ impl Io for TokioIo {
                 // Given up by the core while connecting: nothing to flush.
                 Some(task) => task.abort(),
                 None => {
-                    let _ = w.tx.try_send(WriteCmd::Close);
+                    let _ = w.handle.tx.try_send(WriteCmd::Close);
                 }
             }
         }

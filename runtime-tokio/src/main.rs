@@ -8,6 +8,8 @@
 
 mod conn;
 mod driver;
+#[cfg(test)]
+mod flow_tests;
 mod udp;
 
 use std::process::ExitCode;
