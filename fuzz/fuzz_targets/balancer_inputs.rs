@@ -2,13 +2,14 @@
 //! datagrams (raw bytes or call-flow templates with fuzzed Call-IDs, node hints and status
 //! codes) on both legs, HTTP/JSON heartbeats and management requests on connections to the
 //! service ports (split into fuzzed chunks), SIP stream connections (accepted, fed, closed),
-//! answers to the outbound connections and name resolutions the core asks for, shutdowns,
-//! and time jumps with expiry timeouts. Listener ids are the ones the core declares. It must
-//! never panic, and:
+//! answers to the outbound connections and name resolutions the core asks for, the drain
+//! notices it asks for (`Drained`, on connections still open), shutdowns, and time jumps with
+//! expiry timeouts. Listener ids are the ones the core declares. It must never panic, and:
 //! - after an `Input::Timeout` at or past the deadline and draining the outputs,
 //!   `poll_timeout` is not in the past (no busy loop);
-//! - every `Write`/`Close` names a connection that is open: handed in by the driver or
-//!   opened by the core, and neither closed by the core nor reported closed since;
+//! - every `Write`/`NotifyDrained`/`PauseReading`/`ResumeReading`/`Close` names a connection
+//!   that is open: handed in by the driver or opened by the core, and neither closed by the
+//!   core nor reported closed since;
 //! - core-minted connection ids carry the outbound bit and are never reused;
 //! - while outputs are queued `poll_timeout` is `now`; once drained the queue stays empty;
 //! - `Exit` comes at most once.
@@ -178,13 +179,15 @@ fuzz_target!(|data: &[u8]| {
     let mut open: BTreeMap<ConnId, bool> = BTreeMap::new();
     let mut ever_outbound: BTreeSet<ConnId> = BTreeSet::new();
     let mut resolving: Vec<(u64, u16)> = Vec::new();
+    // Drain notices the core asked for and has not been answered, oldest first.
+    let mut notices: Vec<ConnId> = Vec::new();
     let mut next_conn = 1u64;
     let mut exited = false;
     let peer: SocketAddr = "10.0.2.9:40000".parse().unwrap();
     for _ in 0..256 {
         let Some(op) = c.byte() else { break };
         let mut fed_timeout = false;
-        let inputs: Vec<Input> = match op % 12 {
+        let inputs: Vec<Input> = match op % 13 {
             0 => {
                 let jump = Duration::from_millis(u64::from(c.u16().unwrap_or(0)) * 4);
                 now = now.saturating_add(jump);
@@ -207,7 +210,7 @@ fuzz_target!(|data: &[u8]| {
             4..=6 => {
                 let conn = ConnId(next_conn);
                 next_conn += 1;
-                let (listener, request) = if op % 12 == 6 {
+                let (listener, request) = if op % 13 == 6 {
                     (l.management, Bytes::copy_from_slice(c.bytes(400)))
                 } else {
                     (l.heartbeat, heartbeat(&mut c))
@@ -267,6 +270,16 @@ fuzz_target!(|data: &[u8]| {
                     .then(|| SocketAddr::new(NODES[0].parse().unwrap(), port));
                 vec![Input::Resolved { token, addr }]
             }
+            12 => {
+                // Report the oldest drain notice of a connection that is up (a driver reports
+                // it once the writes before it are out, so never before `Connected`).
+                let Some(at) = notices.iter().position(|c| open.get(c) == Some(&true)) else {
+                    continue;
+                };
+                vec![Input::Drained {
+                    conn: notices.remove(at),
+                }]
+            }
             _ => {
                 // Answer the newest outbound connection the core opened.
                 let Some((&conn, &connected)) = open.iter().rev().find(|(c, _)| c.is_outbound())
@@ -311,6 +324,8 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Input::ConnectFailed { conn } | Input::Closed { conn, .. } => {
                     open.remove(conn);
+                    // Nothing is reported about a connection that ended.
+                    notices.retain(|c| c != conn);
                 }
                 _ => {}
             }
@@ -322,6 +337,7 @@ fuzz_target!(|data: &[u8]| {
                 &mut open,
                 &mut ever_outbound,
                 &mut resolving,
+                &mut notices,
                 &mut exited,
             );
         }
@@ -334,6 +350,7 @@ fuzz_target!(|data: &[u8]| {
             &mut open,
             &mut ever_outbound,
             &mut resolving,
+            &mut notices,
             &mut exited,
         );
         if fed_timeout {
@@ -354,6 +371,7 @@ fn drain(
     open: &mut BTreeMap<ConnId, bool>,
     ever_outbound: &mut BTreeSet<ConnId>,
     resolving: &mut Vec<(u64, u16)>,
+    notices: &mut Vec<ConnId>,
     exited: &mut bool,
 ) {
     let deadline = b.poll_timeout();
@@ -377,11 +395,25 @@ fn drain(
                     "write on a connection that is not open: {conn:?}"
                 );
             }
+            Output::NotifyDrained { conn } => {
+                assert!(
+                    open.contains_key(&conn),
+                    "drain notice on a connection that is not open: {conn:?}"
+                );
+                notices.push(conn);
+            }
+            Output::PauseReading { conn } | Output::ResumeReading { conn } => {
+                assert!(
+                    open.contains_key(&conn),
+                    "pause or resume of a connection that is not open: {conn:?}"
+                );
+            }
             Output::Close { conn } => {
                 assert!(
                     open.remove(&conn).is_some(),
                     "close of a connection that is not open: {conn:?}"
                 );
+                notices.retain(|c| *c != conn);
             }
             Output::Resolve { token, port, .. } => resolving.push((token, port)),
             Output::Exit => {

@@ -83,6 +83,11 @@ impl<E> EventQueue<E> {
         Some((next.at, next.event))
     }
 
+    /// When the earliest waiting event is due.
+    pub fn next_at(&self) -> Option<Timestamp> {
+        self.heap.peek().map(|Reverse(next)| next.at)
+    }
+
     /// Number of events still waiting.
     pub fn len(&self) -> usize {
         self.heap.len()
@@ -108,6 +113,7 @@ mod tests {
             .map(|(t, e)| (t.as_millis(), e))
             .collect();
         assert_eq!(order, vec![(10, "a"), (10, "b"), (30, "c")]);
+        assert_eq!(q.next_at(), None);
         assert_eq!(q.now(), Timestamp::from_millis(30));
     }
 
@@ -115,6 +121,7 @@ mod tests {
     fn time_never_runs_backwards() {
         let mut q = EventQueue::new();
         q.schedule_at(Timestamp::from_millis(50), 1);
+        assert_eq!(q.next_at(), Some(Timestamp::from_millis(50)));
         assert_eq!(q.pop(), Some((Timestamp::from_millis(50), 1)));
         q.schedule_at(Timestamp::from_millis(5), 2);
         q.schedule_in(Duration::from_millis(1), 3);

@@ -273,6 +273,27 @@ impl World {
                     }
                 }
             },
+            Output::NotifyDrained { conn } => {
+                if self.hb_conns.contains_key(&(lb, conn)) {
+                    // Heartbeat answers leave at once.
+                    self.q.schedule_at(self.now(), Event::Drained { lb, conn });
+                } else if !self.lb_notify_drained(lb, conn) {
+                    self.violation(format!(
+                        "balancer lb{lb} asked for a drain notice on unknown connection {}",
+                        conn.0
+                    ));
+                }
+            }
+            Output::PauseReading { conn } | Output::ResumeReading { conn } => {
+                let paused = matches!(out, Output::PauseReading { .. });
+                // Heartbeat requests come whole: pausing them changes nothing.
+                if !self.hb_conns.contains_key(&(lb, conn)) && !self.lb_pause(lb, conn, paused) {
+                    self.violation(format!(
+                        "balancer lb{lb} paused or resumed unknown connection {}",
+                        conn.0
+                    ));
+                }
+            }
             Output::Connect {
                 conn,
                 to,

@@ -8,11 +8,14 @@
 //! - `peers`: the nodes and callers of a scenario, and their state;
 //! - `faults`: the timeline's crashes, hangs, restarts and partitions;
 //! - `checks`: the invariants checked while the run goes;
-//! - `streams`: TCP connections between the balancers and the nodes and callers.
+//! - `streams`: TCP connections between the balancers and the nodes and callers;
+//! - `flow`: the balancers' flow control on those connections (paused reading, drain
+//!   notices).
 
 mod balancers;
 mod checks;
 mod faults;
+mod flow;
 mod network;
 mod peers;
 mod streams;
@@ -82,6 +85,10 @@ pub(crate) enum Event {
         toward_lb: bool,
         seg: Segment,
     },
+    /// A balancer's drain notice on a connection comes due (`Input::Drained`).
+    Drained { lb: usize, conn: ConnId },
+    /// A balancer resumed reading a connection: what waited for it is delivered.
+    Unpark { lb: usize, conn: ConnId },
     /// A balancer's `poll_timeout` deadline.
     LbTimer { lb: usize },
     /// A node timer.
@@ -287,6 +294,8 @@ impl World {
                 toward_lb,
                 seg,
             } => self.segment(lb, conn, toward_lb, seg),
+            Event::Drained { lb, conn } => self.drained(lb, conn),
+            Event::Unpark { lb, conn } => self.unpark(lb, conn),
             Event::LbTimer { lb } => {
                 let now = self.now();
                 if self.lbs[lb].timer_at.is_some_and(|t| t <= now) {

@@ -11,6 +11,9 @@
 //! restarts cleanly closes them (`PeerClosed`). Peers write every message in chunks of
 //! arbitrary sizes, so the balancer's stream framing is exercised.
 //!
+//! The balancers' flow control on these connections (paused reading, drain notices) is
+//! honoured: see `flow`.
+//!
 //! Callers keep one connection per balancer (from their SIP address, as SIP user agents
 //! bind their listening port), answers go back on the connection a request came on, and a
 //! node sends its own requests on a connection it opens toward the balancer's internal TCP
@@ -19,6 +22,7 @@
 use super::{Event, NodeState, World};
 use crate::addr;
 use bytes::Bytes;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 use switchboard_core::forward::Leg;
@@ -97,6 +101,12 @@ pub(crate) struct Stream {
     pub peer_open: bool,
     /// What the balancer wrote before the connection was up.
     pub queued: Vec<Bytes>,
+    /// Drain notices asked for before the connection was up, answered after `queued`.
+    pub drains_queued: u32,
+    /// The balancer paused reading.
+    pub paused: bool,
+    /// Segments toward the balancer waiting for it to read again, in order.
+    pub parked: VecDeque<Segment>,
     /// When the last segment toward the balancer, and toward the peer, arrives.
     pub to_lb_at: Timestamp,
     pub to_peer_at: Timestamp,
@@ -123,6 +133,9 @@ impl Stream {
             lb_closed: false,
             peer_open: !outbound,
             queued: Vec::new(),
+            drains_queued: 0,
+            paused: false,
+            parked: VecDeque::new(),
             to_lb_at: now,
             to_peer_at: now,
             framer: Framer::new(64 * 1024, 256),
@@ -213,7 +226,22 @@ impl World {
         }
     }
 
+    /// A segment reaches the balancer's end: parked while the balancer does not read (and
+    /// behind what is parked already), else delivered.
     fn segment_at_lb(&mut self, lb: usize, conn: ConnId, seg: Segment) {
+        let Some(s) = self.streams.get_mut(&(lb, conn)) else {
+            return;
+        };
+        let read_by_lb = matches!(seg, Segment::Data { .. } | Segment::Fin | Segment::Reset);
+        if read_by_lb && s.lb_open && !s.lb_closed && (s.paused || !s.parked.is_empty()) {
+            s.parked.push_back(seg);
+            return;
+        }
+        self.lb_receive(lb, conn, seg);
+    }
+
+    /// A segment the balancer reads.
+    pub(super) fn lb_receive(&mut self, lb: usize, conn: ConnId, seg: Segment) {
         let Some(s) = self.streams.get_mut(&(lb, conn)) else {
             return;
         };
@@ -247,6 +275,7 @@ impl World {
             Segment::SynAck => {
                 s.lb_open = true;
                 let queued = std::mem::take(&mut s.queued);
+                let drains = std::mem::take(&mut s.drains_queued);
                 self.feed(lb, Input::Connected { conn });
                 for bytes in queued {
                     self.send_segment(
@@ -258,6 +287,9 @@ impl World {
                             message_end: None,
                         },
                     );
+                }
+                for _ in 0..drains {
+                    self.schedule_drained(lb, conn);
                 }
             }
             Segment::Refused => {
@@ -506,6 +538,7 @@ impl World {
         }
         s.lb_closed = true;
         s.queued.clear();
+        s.parked.clear();
         self.send_segment(lb, conn, false, Segment::Fin);
         true
     }
