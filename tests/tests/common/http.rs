@@ -201,9 +201,11 @@ impl HttpLb {
         format!("http://{}{target}", self.http())
     }
 
-    /// A numeric field of `/lbstat` (0 when absent).
+    /// A numeric field of `/lbstat`'s `Metrics` (0 when absent).
     pub fn stat(&self, field: &str) -> u64 {
-        self.lbstat().and_then(|s| s[field].as_u64()).unwrap_or(0)
+        self.lbstat()
+            .and_then(|s| s["Metrics"][field].as_u64())
+            .unwrap_or(0)
     }
 
     /// The text of `/metrics`.
@@ -732,6 +734,11 @@ impl Client {
                 Err(_) => return Some(std::mem::take(&mut self.buf)),
             }
         }
+    }
+
+    /// The next `n` bytes as they come (e.g. WebSocket frames after a 101).
+    pub fn take_bytes(&mut self, n: usize) -> std::io::Result<Vec<u8>> {
+        self.take(n)
     }
 
     fn fill(&mut self) -> std::io::Result<usize> {
