@@ -39,8 +39,13 @@ fi
 if ! python3 -c 'import websockets.asyncio.server, websockets.sync.client' >/dev/null 2>&1; then
     echo "== installing the Python package websockets"
     pip=(python3 -m pip install --quiet --disable-pip-version-check)
-    # A Debian python3 refuses a plain install (PEP 668): into the user's site-packages then.
-    "${pip[@]}" 'websockets>=13' || "${pip[@]}" --user --break-system-packages 'websockets>=13'
+    # Debian's own python3 may lack pip and refuses a plain install (PEP 668): pip from Debian
+    # then, into the user's site-packages.
+    if ! "${pip[@]}" 'websockets>=13'; then
+        python3 -m pip --version >/dev/null 2>&1 ||
+            sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip
+        "${pip[@]}" --user --break-system-packages 'websockets>=13'
+    fi
 fi
 
 # The toolchain's formatter and linter.
