@@ -1,7 +1,8 @@
 //! Which sockets the driver must open for a configuration (behaviour reference §1.1, §3.2,
 //! §7.1), and which protocol module serves each. The core decides; the driver binds.
 
-use crate::config::{Config, LegConfig};
+use super::http::HttpListener;
+use crate::config::{Config, LegConfig, TlsClientAuth};
 use crate::forward::{Leg, ListeningPoint};
 use crate::io::{ListenerId, ListenerSpec, ServerTls, SocketKind};
 use crate::node::Transport;
@@ -15,6 +16,8 @@ pub enum Role {
     Heartbeat,
     /// The management API port (§7.1).
     Management,
+    /// An HTTP balancer port (§5): plain or HTTPS.
+    Http(HttpListener),
 }
 
 /// One listener: what the driver opens and what the core does with it.
@@ -29,7 +32,10 @@ pub struct Declared {
 /// Every listener of `config`, with ids numbered in a fixed order (so the same file gives
 /// the same ids): each SIP leg, each transport with a non-zero port, for IPv4 on the leg's
 /// `host` and IPv6 on its `ipv6Host`; then the heartbeat port and, when `apiPort` is set,
-/// the management API, both on `common.host`. (The reference bound the management API on all
+/// the management API, both on `common.host`; then the HTTP balancer's `httpPort` and
+/// `httpsPort` on `common.host` and its `ipv6HttpPort` and `ipv6HttpsPort` on
+/// `common.ipv6Host`. (The reference bound HTTP on all interfaces; an operator who wants that
+/// sets `host` to `0.0.0.0`.) (The reference bound the management API on all
 /// interfaces; binding the balancer's own address keeps `/lbstop` off other networks while
 /// keepalived's `nc -z host port` probe still reaches it.)
 pub fn declare(config: &Config) -> Vec<Declared> {
@@ -56,6 +62,34 @@ pub fn declare(config: &Config) -> Vec<Declared> {
             port,
             Role::Management,
         );
+    }
+    let http = &config.http;
+    for (ipv6, host, port, secure) in [
+        (false, &common.host, http.http_port, false),
+        (false, &common.host, http.https_port, true),
+        (true, &common.ipv6_host, http.ipv6_http_port, false),
+        (true, &common.ipv6_host, http.ipv6_https_port, true),
+    ] {
+        let Some(port) = port.filter(|p| *p != 0) else {
+            continue;
+        };
+        let family = if ipv6 { " IPv6" } else { "" };
+        out.push(Declared {
+            spec: ListenerSpec {
+                id: ListenerId(out.len() as u32),
+                name: format!("{}{family}", if secure { "HTTPS" } else { "HTTP" }),
+                host: host.clone(),
+                port,
+                ipv6,
+                kind: SocketKind::Tcp,
+                tls: secure.then_some(ServerTls {
+                    client_auth: TlsClientAuth::Disabled,
+                }),
+                recv_buffer: None,
+                send_buffer: None,
+            },
+            role: Role::Http(HttpListener { secure, port }),
+        });
     }
     out
 }
@@ -196,7 +230,17 @@ mod tests {
             .collect();
         assert_eq!(
             services,
-            vec![(Role::Heartbeat, 2610), (Role::Management, 2006)]
+            vec![
+                (Role::Heartbeat, 2610),
+                (Role::Management, 2006),
+                (
+                    Role::Http(HttpListener {
+                        secure: false,
+                        port: 2080
+                    }),
+                    2080
+                )
+            ]
         );
         let ids: Vec<u32> = declared.iter().map(|d| d.spec.id.0).collect();
         assert_eq!(ids, (0..declared.len() as u32).collect::<Vec<_>>());

@@ -19,6 +19,7 @@
 //! byte for byte.
 
 pub mod connections;
+pub mod http;
 pub mod listeners;
 pub mod net;
 pub mod notify;
@@ -36,6 +37,8 @@ use crate::io::{ClusterEventKind, ConnId, Input, ListenerId, ListenerSpec, Outpu
 use crate::management::{self, ManagementAction, ManagementOutcome, ManagementView};
 use crate::registry::RegistryEvent;
 use crate::time::Timestamp;
+use http::settings::HttpSettings;
+use http::HttpProxy;
 use listeners::{Declared, Role};
 use net::{Net, Owner, HANDSHAKE_TIMEOUT};
 use notify::Notifier;
@@ -53,6 +56,7 @@ pub struct Balancer {
     roles: BTreeMap<ListenerId, Role>,
     net: Net,
     sip: SipProxy,
+    http: HttpProxy,
     services: Services,
     notifier: Notifier,
     regex_pins: Vec<RegexPin>,
@@ -93,6 +97,7 @@ impl Balancer {
         let roles = declared.iter().map(|d| (d.spec.id, d.role)).collect();
         let points = sip_points(&declared);
         let sip = SipProxy::new(ForwardSettings::from_config(&config), points, now);
+        let http = HttpProxy::new(HttpSettings::from_config(&config));
         let mut balancer = Balancer {
             config,
             cluster,
@@ -100,6 +105,7 @@ impl Balancer {
             roles,
             net: Net::default(),
             sip,
+            http,
             services: Services::default(),
             notifier: Notifier::default(),
             regex_pins: Vec::new(),
@@ -152,12 +158,15 @@ impl Balancer {
             } => self.accepted(now, conn, listener, peer),
             Input::Connected { conn } => {
                 net.connected(conn);
-                if net.owner(conn) == Some(Owner::Sip) {
-                    self.sip.connected(net, now, conn);
+                match net.owner(conn) {
+                    Some(Owner::Sip) => self.sip.connected(net, now, conn),
+                    Some(Owner::Http) => self.http.connected(conn),
+                    _ => {}
                 }
             }
             Input::ConnectFailed { conn } => match net.forget(conn) {
                 Some(Owner::Sip) => self.sip.connect_failed(net, cluster, now, conn),
+                Some(Owner::Http) => self.http.connect_failed(net, cluster, now, conn),
                 Some(Owner::Notify) => self.notifier.closed(net, conn),
                 Some(Owner::Service(_)) | None => {}
             },
@@ -166,17 +175,26 @@ impl Balancer {
                 Some(Owner::Sip) => self.sip.closed(net, cluster, now, conn, reason),
                 Some(Owner::Service(_)) => self.services.closed(conn),
                 Some(Owner::Notify) => self.notifier.closed(net, conn),
+                Some(Owner::Http) => self.http.closed(net, cluster, now, conn),
                 None => {}
             },
             Input::Resolved { token, addr } => {
-                self.sip.resolved(net, cluster, now, token, addr);
+                if self.http.owns_token(token) {
+                    self.http.resolved(net, cluster, now, token, addr);
+                } else {
+                    self.sip.resolved(net, cluster, now, token, addr);
+                }
             }
             Input::SendFailed { listener, to } => {
                 if let Some(Role::Sip(point)) = self.roles.get(&listener) {
                     self.sip.datagram_refused(net, cluster, now, *point, to);
                 }
             }
-            Input::Drained { .. } => {}
+            Input::Drained { conn } => {
+                if net.owner(conn) == Some(Owner::Http) {
+                    self.http.drained(net, conn);
+                }
+            }
             Input::Timeout => self.timeout(now),
         }
         self.cluster_events();
@@ -236,6 +254,7 @@ impl Balancer {
         self.roles = self.declared.iter().map(|d| (d.spec.id, d.role)).collect();
         self.sip.set_points(sip_points(&self.declared));
         self.sip.set_settings(settings, now);
+        self.http.set_settings(HttpSettings::from_config(&config));
         self.config = config;
         self.apply_regex_pins();
         self.arm_timers();
@@ -293,6 +312,10 @@ impl Balancer {
                 self.net.accepted(conn, Owner::Service(role));
                 self.services.accepted(&mut self.net, now, conn, role, peer);
             }
+            Role::Http(listener) => {
+                self.net.accepted(conn, Owner::Http);
+                self.http.accepted(&mut self.net, now, conn, peer, listener);
+            }
         }
     }
 
@@ -311,6 +334,7 @@ impl Balancer {
                     self.service_request(now, request);
                 }
             }
+            Some(Owner::Http) => self.http.data(net, cluster, now, conn, bytes),
             // The node's answer to a stop notification is not needed.
             Some(Owner::Notify) => {}
             None => tracing::debug!(?conn, "data on an unknown connection"),
@@ -329,6 +353,7 @@ impl Balancer {
                     net.close(conn);
                     match owner {
                         Some(Owner::Sip) => self.sip.connect_failed(net, cluster, now, conn),
+                        Some(Owner::Http) => self.http.connect_failed(net, cluster, now, conn),
                         Some(Owner::Notify) => self.notifier.closed(net, conn),
                         _ => {}
                     }
@@ -338,6 +363,7 @@ impl Balancer {
                     _ => net.close(conn),
                 },
                 Timer::ServiceIdle(conn) => self.services.idle(net, conn),
+                Timer::Http(conn) => self.http.timeout(net, cluster, now, conn),
                 Timer::StopDelay => self.shutdown(now),
                 Timer::ExitDeadline => self.notifier.deadline(net),
             }
@@ -387,7 +413,7 @@ impl Balancer {
                     self.services.respond(&mut self.net, conn, incomplete());
                 }
             }
-            Role::Sip(_) => {}
+            Role::Sip(_) | Role::Http(_) => {}
         }
     }
 
@@ -418,6 +444,9 @@ impl Balancer {
             pending_evictions: self.sip.forwarder().transactions().evictions(),
             credentials,
             shutdown_timeout: common.shutdown_timeout,
+            http: self.http.stats(),
+            http_connections: self.http.connections(),
+            http_tunnels: self.http.tunnels(),
         }
     }
 

@@ -25,6 +25,8 @@ pub enum Owner {
     Service(Role),
     /// A stop notification to a node's heartbeat port.
     Notify,
+    /// The HTTP balancer (client and node connections).
+    Http,
 }
 
 /// Outputs, connection owners and timers, shared by the protocol modules.
@@ -114,6 +116,7 @@ impl Net {
             Timer::Connect(conn),
             Timer::Handshake(conn),
             Timer::ServiceIdle(conn),
+            Timer::Http(conn),
         ] {
             self.timers.cancel(timer);
         }

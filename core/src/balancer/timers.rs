@@ -20,6 +20,9 @@ pub enum Timer {
     Handshake(ConnId),
     /// A service (heartbeat, management) connection waiting for its request.
     ServiceIdle(ConnId),
+    /// An HTTP balancer connection's one deadline: a client's head or keep-alive, a
+    /// tunnel's idle limit, a node's response, an idle pooled connection.
+    Http(ConnId),
     /// `/lbstop` was accepted: the full stop begins at this deadline.
     StopDelay,
     /// The stop notifications to nodes have had their time: exit.

@@ -40,6 +40,13 @@ pub(crate) fn read_http(mut s: Section<'_>, ctx: &mut Ctx) -> HttpConfig {
         request_check_pattern: s.regex(ctx, "requestCheckPattern"),
         max_content_length: s.opt_number(ctx, "maxContentLength"),
         url_rewrite,
+        ipv6_http_port: s.port(ctx, "ipv6HttpPort", None),
+        ipv6_https_port: s.port(ctx, "ipv6HttpsPort", None),
+        x_forwarded_headers: s.flag(ctx, "xForwardedHeaders", true),
+        request_head_timeout: s.millis(ctx, "requestHeadTimeout", 10_000),
+        node_response_timeout: s.millis(ctx, "nodeResponseTimeout", 60_000),
+        keep_alive_timeout: s.millis(ctx, "keepAliveTimeout", 60_000),
+        tunnel_idle_timeout: s.millis(ctx, "tunnelIdleTimeout", 3_600_000),
     };
     s.finish(ctx);
     http

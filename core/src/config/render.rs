@@ -264,6 +264,13 @@ impl Display for Config {
             .map(|r| format!("{} -> {}", r.from.as_str(), r.to))
             .collect();
         o.list("urlrewrite", &rules)?;
+        o.port("ipv6HttpPort", h.ipv6_http_port)?;
+        o.port("ipv6HttpsPort", h.ipv6_https_port)?;
+        o.line("xForwardedHeaders", h.x_forwarded_headers)?;
+        o.ms("requestHeadTimeout", h.request_head_timeout)?;
+        o.ms("nodeResponseTimeout", h.node_response_timeout)?;
+        o.ms("keepAliveTimeout", h.keep_alive_timeout)?;
+        o.ms("tunnelIdleTimeout", h.tunnel_idle_timeout)?;
 
         let m = &self.smpp;
         o.section("smpp")?;

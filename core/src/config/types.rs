@@ -394,6 +394,26 @@ pub struct HttpConfig {
     pub max_content_length: Option<u64>,
     /// `urlrewrite/rule`, applied in order.
     pub url_rewrite: Vec<UrlRewriteRule>,
+    /// `ipv6HttpPort`: plain HTTP on `common/ipv6Host`. Default off.
+    pub ipv6_http_port: Option<u16>,
+    /// `ipv6HttpsPort`: HTTPS on `common/ipv6Host`. Default off.
+    pub ipv6_https_port: Option<u16>,
+    /// `xForwardedHeaders`: add `X-Forwarded-For`, `-Proto` and `-Port` to proxied
+    /// requests. Default true.
+    pub x_forwarded_headers: bool,
+    /// `requestHeadTimeout`: a client must send a whole request head within this time of
+    /// starting it (or of connecting), else `408` and the connection is closed. Default
+    /// 10000 ms.
+    pub request_head_timeout: Duration,
+    /// `nodeResponseTimeout`: a node must start its response within this time of the
+    /// request being sent, else the client gets `504`. Default 60000 ms.
+    pub node_response_timeout: Duration,
+    /// `keepAliveTimeout`: an idle client connection between requests is closed after this
+    /// time. Default 60000 ms.
+    pub keep_alive_timeout: Duration,
+    /// `tunnelIdleTimeout`: a WebSocket tunnel with no byte either way is closed after this
+    /// time. Default 3600000 ms.
+    pub tunnel_idle_timeout: Duration,
 }
 
 /// One `<http><urlrewrite><rule>` (docs/decisions.md §9.2).

@@ -85,8 +85,19 @@ fn listeners(config: &Config) -> Vec<Listener> {
         Some(config.common.host.clone()),
         Some(config.heartbeat.port),
     );
-    tcp("http/httpPort", None, config.http.http_port);
-    tcp("http/httpsPort", None, config.http.https_port);
+    let (v4, v6) = (&config.common.host, &config.common.ipv6_host);
+    tcp("http/httpPort", Some(v4.clone()), config.http.http_port);
+    tcp("http/httpsPort", Some(v4.clone()), config.http.https_port);
+    tcp(
+        "http/ipv6HttpPort",
+        Some(v6.clone()),
+        config.http.ipv6_http_port,
+    );
+    tcp(
+        "http/ipv6HttpsPort",
+        Some(v6.clone()),
+        config.http.ipv6_https_port,
+    );
     let smpp_host = config
         .smpp
         .smpp_external_host
@@ -191,6 +202,9 @@ fn check_tls(config: &Config, ctx: &mut Ctx) {
     }
     if config.http.https_port.is_some() {
         paths.push("http/httpsPort".to_owned());
+    }
+    if config.http.ipv6_https_port.is_some() {
+        paths.push("http/ipv6HttpsPort".to_owned());
     }
     if config.smpp.smpp_ssl_port.is_some() {
         paths.push("smpp/smppSslPort".to_owned());

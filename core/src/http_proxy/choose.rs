@@ -32,15 +32,23 @@ pub enum Reason {
 }
 
 /// Chooses the node for a request with sticky keys `keys` and `httpAffinityKey` value
-/// `affinity`; `None` when no node can take it (the caller answers `503`).
+/// `affinity`, among the nodes `usable` accepts (those that have the port the request needs
+/// and were not just tried); `None` when no node can take it (the caller answers `503`).
 pub fn choose(
     cluster: &mut Cluster,
     keys: &StickyKeys<'_>,
     affinity: Option<&str>,
+    usable: &dyn Fn(&Node) -> bool,
     now: Timestamp,
 ) -> Option<(NodeId, Reason)> {
     let version = cluster.registry().latest_version()?.clone();
-    let live: Vec<Node> = cluster.registry().live_nodes(&version, false).to_vec();
+    let live: Vec<Node> = cluster
+        .registry()
+        .live_nodes(&version, false)
+        .iter()
+        .filter(|n| usable(n))
+        .cloned()
+        .collect();
     let sticky = |n: &&Node| !n.bad && !n.suspect;
     if let Some(id) = keys.instance_id {
         let found = live
@@ -126,12 +134,18 @@ mod tests {
         let cookie: &[u8] = b"JSESSIONID=XYZ.rb";
         let target = format!("/restcomm/2012-04-24/Accounts/AC1/Calls.json/{SID}");
         let k = keys(&target, [cookie]);
-        assert_eq!(choose(&mut c, &k, None, now), Some((a, Reason::InstanceId)));
+        assert_eq!(
+            choose(&mut c, &k, None, &|_| true, now),
+            Some((a, Reason::InstanceId))
+        );
         let k = keys("/restcomm/", [cookie]);
-        assert_eq!(choose(&mut c, &k, None, now), Some((b, Reason::JvmRoute)));
+        assert_eq!(
+            choose(&mut c, &k, None, &|_| true, now),
+            Some((b, Reason::JvmRoute))
+        );
         let k = keys("/restcomm/", Vec::<&[u8]>::new());
         assert!(matches!(
-            choose(&mut c, &k, None, now),
+            choose(&mut c, &k, None, &|_| true, now),
             Some((_, Reason::Algorithm))
         ));
     }
@@ -141,10 +155,13 @@ mod tests {
         let (mut c, _) = cluster_of_three();
         let now = Timestamp::from_millis(2);
         let cookie: &[u8] = b"JSESSIONID=0123456789ABCDEF";
-        let first = choose(&mut c, &keys("/app", [cookie]), None, now);
+        let first = choose(&mut c, &keys("/app", [cookie]), None, &|_| true, now);
         assert!(matches!(first, Some((_, Reason::SessionHash))));
         for _ in 0..5 {
-            assert_eq!(choose(&mut c, &keys("/app", [cookie]), None, now), first);
+            assert_eq!(
+                choose(&mut c, &keys("/app", [cookie]), None, &|_| true, now),
+                first
+            );
         }
     }
 
@@ -166,11 +183,18 @@ mod tests {
         );
         let cookie: &[u8] = b"JSESSIONID=XYZ.rb";
         assert_eq!(
-            choose(&mut c, &keys("/", [cookie]), None, now),
+            choose(&mut c, &keys("/", [cookie]), None, &|_| true, now),
             Some((b, Reason::JvmRoute))
         );
         for _ in 0..6 {
-            let (n, why) = choose(&mut c, &keys("/", Vec::<&[u8]>::new()), None, now).unwrap();
+            let (n, why) = choose(
+                &mut c,
+                &keys("/", Vec::<&[u8]>::new()),
+                None,
+                &|_| true,
+                now,
+            )
+            .unwrap();
             assert_eq!(why, Reason::Algorithm);
             assert_ne!(n, b, "no new session on the graceful node");
         }
@@ -180,6 +204,6 @@ mod tests {
     fn no_node_no_choice() {
         let mut c = Cluster::from_config(&Config::embedded_default(), Timestamp::ZERO).unwrap();
         let k = keys("/", Vec::<&[u8]>::new());
-        assert_eq!(choose(&mut c, &k, None, Timestamp::ZERO), None);
+        assert_eq!(choose(&mut c, &k, None, &|_| true, Timestamp::ZERO), None);
     }
 }

@@ -32,12 +32,13 @@ const HOP_BY_HOP: [&str; 5] = [
     "upgrade",
 ];
 
-/// Builds the head to send to the node for a request `head` (a request head from the framer).
+/// Builds the head to send to the node for a request `head` (a request head from the framer),
+/// with `target` as its request-target (the received one after URL rewriting).
 /// A protocol switch (`Upgrade` with `Connection: upgrade`, e.g. WebSocket) keeps `Upgrade`
 /// and asks for it again; any other request asks the node to keep the connection open.
 /// Returns `None` for a response head.
-pub fn forward_head(head: &Head, by: &ForwardedBy) -> Option<Bytes> {
-    let StartLine::Request { method, target } = &head.start else {
+pub fn forward_head(head: &Head, target: &str, by: &ForwardedBy) -> Option<Bytes> {
+    let StartLine::Request { method, .. } = &head.start else {
         return None;
     };
     let listed: Vec<String> = head
@@ -140,7 +141,7 @@ mod tests {
             "GET /a?b=1 HTTP/1.1\r\nHost: lb\r\nConnection: close, X-Secret\r\nX-Secret: s\r\n\
              Keep-Alive: timeout=5\r\nTE: trailers\r\nAccept: */*\r\nCookie: c=1\r\n\r\n",
         );
-        let out = text(forward_head(&h, &by(false)).unwrap());
+        let out = text(forward_head(&h, h.target().unwrap_or("/"), &by(false)).unwrap());
         assert_eq!(
             out,
             "GET /a?b=1 HTTP/1.1\r\nHost: lb\r\nAccept: */*\r\nCookie: c=1\r\n\
@@ -154,7 +155,7 @@ mod tests {
             "POST /x HTTP/1.0\r\nHost: lb\r\nX-Forwarded-For: 203.0.113.9\r\n\
              X-Forwarded-Proto: http\r\nContent-Length: 2\r\n\r\n",
         );
-        let out = text(forward_head(&h, &by(true)).unwrap());
+        let out = text(forward_head(&h, h.target().unwrap_or("/"), &by(true)).unwrap());
         assert!(out.starts_with("POST /x HTTP/1.1\r\n"), "{out}");
         assert!(out.contains("Content-Length: 2\r\n"), "{out}");
         assert!(
@@ -172,7 +173,7 @@ mod tests {
             "GET /ws HTTP/1.1\r\nHost: lb\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
         );
-        let out = text(forward_head(&h, &by(false)).unwrap());
+        let out = text(forward_head(&h, h.target().unwrap_or("/"), &by(false)).unwrap());
         assert!(out.contains("Upgrade: websocket\r\n"), "{out}");
         assert!(out.contains("Connection: Upgrade\r\n"), "{out}");
         assert!(

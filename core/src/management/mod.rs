@@ -7,9 +7,12 @@
 //! the [`ManagementAction`] the balancer must carry out (stop, change the log level, pin a
 //! regex to a node).
 
+mod http_metrics;
+
 use crate::http::{json_response, response};
+use crate::http_proxy::stats::HttpStats;
 use crate::node::Node;
-use crate::stats::SipStats;
+use crate::stats::{ResponseTimes, SipStats};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
@@ -42,6 +45,12 @@ pub struct ManagementView<'a> {
     pub credentials: Option<(&'a str, &'a str)>,
     /// `shutdownTimeout`: how long `/lbstop` waits before the full stop.
     pub shutdown_timeout: Duration,
+    /// HTTP balancer counters.
+    pub http: &'a HttpStats,
+    /// Open HTTP connections: (client side, node side).
+    pub http_connections: (usize, usize),
+    /// Open HTTP tunnels (WebSocket).
+    pub http_tunnels: usize,
 }
 
 /// A side effect the balancer must carry out after answering.
@@ -228,13 +237,13 @@ fn lbstat(view: &ManagementView<'_>) -> Value {
         "releaseName": "switchboard",
         "releaseVersion": env!("CARGO_PKG_VERSION"),
         "activeNodes": view.nodes_ipv4.len() + view.nodes_ipv6.len(),
-        "NumberOfActiveHttpConnections": 0,
+        "NumberOfActiveHttpConnections": view.http_connections.0 + view.http_connections.1,
         "NumberOfActiveSipConnections": view.sip_connections,
         "NumberOfActiveSmppConnections": 0,
         "NumberOfBytesTransferred": s.body_bytes,
-        "NumberOfHttpBytesToClient": 0,
-        "NumberOfHttpBytesToServer": 0,
-        "NumberOfHttpRequests": 0,
+        "NumberOfHttpBytesToClient": view.http.bytes_to_clients,
+        "NumberOfHttpBytesToServer": view.http.bytes_to_nodes,
+        "NumberOfHttpRequests": view.http.requests,
         "NumberOfRequestsProcessed": s.requests_processed,
         "NumberOfResponsesProcessed": s.responses_processed,
         "NumberOfSmppBytesToClient": 0,
@@ -463,34 +472,39 @@ fn metrics(view: &ManagementView<'_>) -> String {
         "Forwarded requests awaiting their first response.",
         &[(String::new(), view.pending_requests as u64)],
     );
-    let _ = writeln!(
-        out,
-        "# HELP switchboard_node_response_seconds Time from forwarding a request to a node to its first response.\n\
-         # TYPE switchboard_node_response_seconds histogram"
+    let sip_times: Vec<_> = s
+        .per_node
+        .iter()
+        .map(|(id, t)| (label(id), &t.response_times))
+        .collect();
+    histogram(
+        &mut out,
+        "switchboard_node_response_seconds",
+        "Time from forwarding a request to a node to its first response.",
+        &sip_times,
     );
-    for (id, t) in &s.per_node {
-        let rt = &t.response_times;
-        let base = label(id);
+    http_metrics::write(&mut out, view, &label);
+    out
+}
+
+/// Writes one Prometheus histogram family of response times, one series per label set.
+fn histogram(out: &mut String, name: &str, help: &str, series: &[(String, &ResponseTimes)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (base, rt) in series {
         let inner = base.trim_start_matches('{').trim_end_matches('}');
         let mut cumulative = 0;
         for (bound, n) in crate::stats::RESPONSE_TIME_BUCKETS.iter().zip(rt.buckets) {
             cumulative += n;
-            let _ = writeln!(
-                out,
-                "switchboard_node_response_seconds_bucket{{{inner},le=\"{bound}\"}} {cumulative}"
-            );
+            let _ = writeln!(out, "{name}_bucket{{{inner},le=\"{bound}\"}} {cumulative}");
         }
         let _ = writeln!(
             out,
-            "switchboard_node_response_seconds_bucket{{{inner},le=\"+Inf\"}} {}\n\
-             switchboard_node_response_seconds_sum{base} {}\n\
-             switchboard_node_response_seconds_count{base} {}",
+            "{name}_bucket{{{inner},le=\"+Inf\"}} {}\n{name}_sum{base} {}\n{name}_count{base} {}",
             rt.count,
             rt.sum_micros as f64 / 1e6,
             rt.count
         );
     }
-    out
 }
 
 fn escape(s: &str) -> String {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::http_proxy::stats::HttpStats;
 use crate::node::{NodeId, NodeKey, NodePorts, Version};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
@@ -51,6 +52,12 @@ fn with_view<R>(credentials: Option<(&str, &str)>, f: impl FnOnce(&ManagementVie
     stats.count_forwarded_to(n.id);
     stats.count_forwarded_to(n.id);
     stats.count_relayed_from(n.id);
+    let mut http = HttpStats::default();
+    http.request("GET");
+    http.request("GET");
+    http.response(200);
+    http.bytes_to_nodes = 300;
+    http.bytes_to_clients = 700;
     let view = ManagementView {
         stats: &stats,
         nodes_ipv4: vec![&n],
@@ -62,6 +69,9 @@ fn with_view<R>(credentials: Option<(&str, &str)>, f: impl FnOnce(&ManagementVie
         pending_evictions: 0,
         credentials,
         shutdown_timeout: Duration::from_secs(10),
+        http: &http,
+        http_connections: (3, 2),
+        http_tunnels: 0,
     };
     f(&view)
 }
@@ -80,6 +90,10 @@ fn lbstat_reports_the_reference_fields() {
         assert_eq!(m["activeNodes"], 1);
         assert_eq!(m["NumberOfActiveCalls"], 1);
         assert_eq!(m["NumberOfActiveSipConnections"], 2);
+        assert_eq!(m["NumberOfHttpRequests"], 2);
+        assert_eq!(m["NumberOfHttpBytesToServer"], 300);
+        assert_eq!(m["NumberOfHttpBytesToClient"], 700);
+        assert_eq!(m["NumberOfActiveHttpConnections"], 5);
     });
 }
 
@@ -216,6 +230,13 @@ fn node_state_response_times_and_failover_counters_are_reported() {
     stats.count_invite_failover(n.id);
     stats.count_suspect(n.id);
     stats.timed_out = 4;
+    let mut http = HttpStats::default();
+    http.request("PROPFIND");
+    http.answered(503);
+    http.node(n.id).requests = 7;
+    http.node(n.id)
+        .response_times
+        .observe(Duration::from_millis(2));
     let view = ManagementView {
         stats: &stats,
         nodes_ipv4: vec![&n],
@@ -227,6 +248,9 @@ fn node_state_response_times_and_failover_counters_are_reported() {
         pending_evictions: 1,
         credentials: None,
         shutdown_timeout: Duration::from_secs(10),
+        http: &http,
+        http_connections: (1, 1),
+        http_tunnels: 1,
     };
     let (info, _) = ask("/lbinfo", &view);
     let info: Value = serde_json::from_str(body(&info)).unwrap();
@@ -249,6 +273,15 @@ fn node_state_response_times_and_failover_counters_are_reported() {
         "switchboard_sip_pending_requests 3".to_owned(),
         "switchboard_sip_pending_evictions_total 1".to_owned(),
         "state=\"suspect\"} 1".to_owned(),
+        "switchboard_http_requests_total{method=\"PROPFIND\"} 1".to_owned(),
+        "switchboard_http_requests_total{method=\"GET\"} 0".to_owned(),
+        "switchboard_http_responses_total{class=\"5XX\"} 1".to_owned(),
+        "switchboard_http_balancer_answers_total{status=\"503\"} 1".to_owned(),
+        "switchboard_http_connections{side=\"client\"} 1".to_owned(),
+        "switchboard_http_tunnels 1".to_owned(),
+        format!("switchboard_http_node_requests_total{{{labels}}} 7"),
+        format!("switchboard_http_node_response_seconds_bucket{{{labels},le=\"0.0025\"}} 1"),
+        format!("switchboard_http_node_response_seconds_count{{{labels}}} 1"),
     ] {
         assert!(metrics.contains(&line), "missing {line}\n{metrics}");
     }

@@ -42,6 +42,12 @@ pub enum BadReason {
         /// Failed probes in a row.
         failures: u32,
     },
+    /// It answered an HTTP request matching `requestCheckPattern` with a 4xx or 5xx status
+    /// (behaviour reference §5).
+    HttpErrorResponse {
+        /// The status.
+        status: u16,
+    },
 }
 
 /// Why a node became suspect (docs/decisions.md, "Node failure").

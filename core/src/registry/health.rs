@@ -152,6 +152,15 @@ impl Registry {
         probe_down && self.clear_bad(id, now)
     }
 
+    /// Call when node `id` answered an HTTP request matching `requestCheckPattern` with a
+    /// 4xx or 5xx `status` (behaviour reference §5, `HttpBadResponseNodeRemovalTest`): the node
+    /// is marked bad and gets no more requests until it restarts or repeats `start`. Returns
+    /// true if this call marked it bad.
+    pub fn record_http_error(&mut self, id: NodeId, status: u16) -> bool {
+        let already = self.node(id).is_none_or(|n| n.bad);
+        !already && self.mark_bad(id, BadReason::HttpErrorResponse { status })
+    }
+
     fn mark_bad(&mut self, id: NodeId, reason: BadReason) -> bool {
         let Some(node) = self.node_mut(id) else {
             return false;
