@@ -38,7 +38,7 @@ pub fn response_head(head: &Head, keep_alive: bool, framing: ClientFraming) -> B
             "connection" | "keep-alive" | "proxy-connection" | "te"
         ) || (lower == "upgrade" && !switching)
             || (framing == ClientFraming::Unchunked && lower == "transfer-encoding");
-        hop || (!(switching && lower == "upgrade") && listed.iter().any(|l| *l == lower))
+        hop || (!(switching && lower == "upgrade") && listed.contains(&lower))
     };
     let status_line_end = head
         .raw

@@ -130,6 +130,8 @@ struct NodeConn {
     connected: bool,
     /// A response byte arrived for the current request.
     answered: bool,
+    /// The last head framed was an interim `1xx`: its `End` is not the response's.
+    interim: bool,
     tunnel: bool,
 }
 
@@ -657,6 +659,7 @@ impl HttpProxy {
                         ),
                         connected: false,
                         answered: false,
+                        interim: false,
                         tunnel: false,
                     },
                 );
@@ -780,6 +783,7 @@ impl HttpProxy {
                     self.stats.bytes_to_clients += payload.len() as u64;
                     self.flow.relay(net, up, client, payload);
                 }
+                Ok(Some(FrameEvent::End)) if node.interim => node.interim = false,
                 Ok(Some(FrameEvent::End)) => {
                     let trailers = node.framer.trailers().to_vec();
                     if self.relay_of(client).is_some_and(|r| r.rechunk) {
@@ -847,6 +851,9 @@ impl HttpProxy {
             return false;
         };
         if head.is_interim() {
+            if let Some(n) = self.nodes.get_mut(&up) {
+                n.interim = true;
+            }
             // 100 Continue and other interim answers go on to an HTTP/1.1 client.
             if !ex.http10 {
                 self.stats.bytes_to_clients += head.raw.len() as u64;
@@ -878,9 +885,9 @@ impl HttpProxy {
             net.write(client, reply);
             let early_client = client_framer.take_buffered();
             client_framer.feed_eof();
-            self.clients
-                .get_mut(&client)
-                .map(|c| c.phase = Phase::Tunnel { node: up });
+            if let Some(c) = self.clients.get_mut(&client) {
+                c.phase = Phase::Tunnel { node: up };
+            }
             if let Some(node) = self.nodes.get_mut(&up) {
                 node.tunnel = true;
                 let early_node = node.framer.take_buffered();
