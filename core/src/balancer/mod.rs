@@ -360,6 +360,10 @@ impl Balancer {
                 }
                 Timer::Handshake(conn) => match net.owner(conn) {
                     Some(Owner::Sip) => self.sip.handshake_timeout(net, cluster, now, conn),
+                    Some(Owner::Http) => {
+                        net.close(conn);
+                        self.http.closed(net, cluster, now, conn);
+                    }
                     _ => net.close(conn),
                 },
                 Timer::ServiceIdle(conn) => self.services.idle(net, conn),
