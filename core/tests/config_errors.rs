@@ -148,7 +148,9 @@ fn heartbeat_and_http_ports_clash_with_sip() {
     );
     let e = one_error("<http><httpPort>2006</httpPort></http>");
     assert!(
-        e.starts_with("http/httpPort: port 2006/tcp on 127.0.0.1 is already used by common/apiPort"),
+        e.starts_with(
+            "http/httpPort: port 2006/tcp on 127.0.0.1 is already used by common/apiPort"
+        ),
         "{e}"
     );
 }

@@ -188,6 +188,11 @@ impl HttpProxy {
             .count()
     }
 
+    /// The node port a node connection goes to (for inspection).
+    pub fn node_port(&self, conn: ConnId) -> Option<u16> {
+        self.nodes.get(&conn).map(|n| n.key.0.port())
+    }
+
     /// True if `token` names a lookup of this proxy.
     pub fn owns_token(&self, token: u64) -> bool {
         self.resolving.contains_key(&token)
@@ -369,8 +374,11 @@ impl HttpProxy {
                     let reply = replies::plain(408, "request head not received in time\n", true);
                     self.answer(net, now, conn, 408, reply, true);
                 }
-                Phase::Waiting { started: false } | Phase::Tunnel { .. } => {
-                    self.close_client(net, conn)
+                Phase::Waiting { started: false } => self.close_client(net, conn),
+                Phase::Tunnel { node } => {
+                    tracing::debug!(peer = %client.peer, "tunnel idle, closing it");
+                    self.close_node(net, node);
+                    self.close_client(net, conn);
                 }
                 Phase::Busy(_) => {}
             }
@@ -424,7 +432,7 @@ impl HttpProxy {
                 Ok(Some(FrameEvent::Head(head))) => {
                     self.request_head(net, cluster, now, conn, head)
                 }
-                Ok(Some(FrameEvent::Body(data))) => self.request_body(net, conn, data),
+                Ok(Some(FrameEvent::Body(data))) => self.request_body(net, now, conn, data),
                 Ok(Some(FrameEvent::End)) => self.request_end(net, now, conn),
                 Err(error) => {
                     self.framing_error(net, now, conn, &error);
@@ -693,7 +701,7 @@ impl HttpProxy {
         self.deadline(net, upstream, now, self.settings.response_timeout);
     }
 
-    fn request_body(&mut self, net: &mut Net, conn: ConnId, data: Bytes) {
+    fn request_body(&mut self, net: &mut Net, now: Timestamp, conn: ConnId, data: Bytes) {
         let Some(Client {
             phase: Phase::Busy(ex),
             ..
@@ -716,6 +724,8 @@ impl HttpProxy {
         remember(&mut ex.replay, &payload);
         self.stats.bytes_to_nodes += payload.len() as u64;
         self.flow.relay(net, conn, upstream, payload);
+        // The node's time to answer counts from the last request byte it was sent.
+        self.deadline(net, upstream, now, self.settings.response_timeout);
     }
 
     fn request_end(&mut self, net: &mut Net, now: Timestamp, conn: ConnId) {

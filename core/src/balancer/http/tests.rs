@@ -508,6 +508,10 @@ fn a_websocket_upgrade_becomes_a_byte_tunnel_to_the_ws_port_for_sip() {
     let out = h.send(c, "\u{1}\u{2}raw bytes, not HTTP\r\n\r\n");
     assert_eq!(text_to(&out, up), "\u{1}\u{2}raw bytes, not HTTP\r\n\r\n");
     assert_eq!(h.b.http.tunnels(), 1);
+    // Traffic either way keeps the tunnel up past the head timeout.
+    h.advance(Duration::from_secs(30));
+    let out = h.send(up, "\u{1}\u{0}");
+    assert_eq!(text_to(&out, c), "\u{1}\u{0}");
     let out = h.feed(Input::Closed {
         conn: up,
         reason: CloseReason::PeerClosed,
@@ -619,4 +623,102 @@ fn graceful_nodes_keep_their_sessions_and_get_no_new_ones() {
             "new sessions elsewhere: {out:?}"
         );
     }
+}
+
+#[test]
+fn a_sip_call_and_an_http_request_with_the_same_affinity_value_meet_on_one_node() {
+    use crate::config::AlgorithmKind;
+    let mut config = Config::embedded_default();
+    config.sip.algorithm.kind = AlgorithmKind::HeaderConsistentHash;
+    let nodes = [
+        ("node1", 8081, "n1"),
+        ("node2", 8082, "n2"),
+        ("node3", 8083, "n3"),
+        ("node4", 8084, "n4"),
+    ];
+    let mut h = Harness::new(config, &nodes);
+    let udp = h.listener(Role::Sip(crate::forward::ListeningPoint {
+        leg: crate::forward::Leg::External,
+        transport: crate::node::Transport::Udp,
+        ipv6: false,
+    }));
+    let mut spread = std::collections::BTreeSet::new();
+    for key in ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"] {
+        let invite = format!(
+            "INVITE sip:bob@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK{key}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1:5070>;tag=1\r\nTo: <sip:bob@127.0.0.1:5060>\r\n\
+             Call-ID: {key}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5070>\r\nContent-Length: 0\r\n\r\n"
+        );
+        let out = h.feed(Input::Datagram {
+            listener: udp,
+            from: "127.0.0.1:5070".parse().unwrap(),
+            payload: Bytes::from(invite),
+        });
+        let sip_port = out
+            .iter()
+            .find_map(|o| match o {
+                Output::SendDatagram { to, payload, .. } if payload.starts_with(b"INVITE") => {
+                    Some(to.port())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("INVITE not forwarded: {out:?}"));
+        let c = h.client();
+        let out = h.send(c, &format!("GET /app?appsession={key} HTTP/1.1\r\n\r\n"));
+        let http_port = connects(&out)
+            .first()
+            .map(|(_, port)| *port)
+            .or_else(|| {
+                // A pooled connection was reused: find the node by the bytes written.
+                out.iter().find_map(|o| match o {
+                    Output::Write { conn, .. } if conn.is_outbound() => h.b.http.node_port(*conn),
+                    _ => None,
+                })
+            })
+            .unwrap_or_else(|| panic!("request not forwarded: {out:?}"));
+        assert_eq!(sip_port, http_port + 1000, "key {key}");
+        spread.insert(http_port);
+    }
+    assert!(spread.len() > 1, "the keys spread over the nodes");
+}
+
+#[test]
+fn an_idle_tunnel_is_closed_on_both_sides_and_a_slow_upload_is_not_a_silent_node() {
+    let mut config = Config::embedded_default();
+    config.http.tunnel_idle_timeout = Duration::from_secs(120);
+    let mut h = Harness::new(config, &[("node1", 8081, "n1")]);
+    let c = h.client();
+    let out = h.send(
+        c,
+        "GET /chat HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    );
+    let [(up, 8081)] = connects(&out)[..] else {
+        panic!("not sip: the HTTP port: {out:?}")
+    };
+    h.answer(
+        up,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    );
+    let out = h.advance(Duration::from_secs(119));
+    assert!(!closed(&out, c));
+    let out = h.advance(Duration::from_secs(2));
+    assert!(closed(&out, c) && closed(&out, up), "{out:?}");
+    assert_eq!(h.b.http.connections(), (0, 0));
+
+    let c = h.client();
+    let out = h.send(c, "POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nab");
+    let [(up, _)] = connects(&out)[..] else {
+        panic!()
+    };
+    h.feed(Input::Connected { conn: up });
+    h.advance(Duration::from_secs(50));
+    h.send(c, "c");
+    let out = h.advance(Duration::from_secs(50));
+    assert!(
+        text_to(&out, c).is_empty(),
+        "the node is still being sent the body"
+    );
+    h.send(c, "d");
+    let out = h.advance(Duration::from_secs(61));
+    assert!(text_to(&out, c).starts_with("HTTP/1.1 504 "), "{out:?}");
 }
