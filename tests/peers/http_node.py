@@ -13,7 +13,10 @@ on stdout and serves until killed:
   cookie, `Set-Cookie: JSESSIONID=<hex>.<jvmRoute>; Path=/`. The body is JSON:
   {"node", "listener", "method", "path", "headers" (lower-case names), "body_len"}.
   Paths: /echo answers the request body (a chunked one decoded); /chunked answers the JSON in
-  a chunked body; /slow?ms=N waits N ms first; /status/NNN answers status NNN. A request with
+  a chunked body; /big?bytes=N answers N bytes (0, 1, …, 255, 0, …); /slow?ms=N waits N ms
+  first; /status/NNN answers status NNN (204 and 304 without a body); /close answers with
+  `Connection: close`, /close-delimited without a length (the body ends with the connection),
+  /drop-after normally but then closes the connection without notice. A request with
   `Upgrade: websocket` is accepted (101) and every frame is echoed.
 - wsPort (--ws): a `websockets` echo server offering the sub-protocol `sip`; its 101 carries
   `X-Served-By: NAME` and `X-Listener: ws`.
@@ -94,6 +97,9 @@ def make_handler(name, jvm_route, listener):
                 "body_len": len(body),
             }
             out = body if url.path == "/echo" else json.dumps(info).encode()
+            if url.path == "/big":
+                size = int(query.get("bytes", ["0"])[0])
+                out = (bytes(range(256)) * (size // 256 + 1))[:size]
             self.send_response(status)
             self.send_header("X-Served-By", name)
             self.send_header("X-Listener", listener)
@@ -101,6 +107,18 @@ def make_handler(name, jvm_route, listener):
             if "JSESSIONID=" not in self.headers.get("Cookie", ""):
                 cookie = f"JSESSIONID={secrets.token_hex(16).upper()}.{jvm_route}; Path=/"
                 self.send_header("Set-Cookie", cookie)
+            if status in (204, 304):  # no body, no framing field
+                self.end_headers()
+                return
+            if url.path == "/close-delimited":  # the body ends where the connection does
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(out)
+                self.close_connection = True
+                return
+            if url.path == "/close":
+                self.send_header("Connection", "close")
+                self.close_connection = True
             if url.path == "/chunked":
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
@@ -115,6 +133,8 @@ def make_handler(name, jvm_route, listener):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(out)
+            if url.path == "/drop-after":  # a kept connection closed without notice
+                self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = handle_any
 
