@@ -197,6 +197,25 @@ impl Cluster {
         trusted.iter().any(|n| n.id == id).then_some(id)
     }
 
+    /// The algorithm's choice for an HTTP request (§4.2) with `httpAffinityKey` value
+    /// `affinity`, among the live IPv4 nodes of `version` that `usable` accepts and that take
+    /// new work. The node list is borrowed, not copied, when every live node qualifies.
+    pub fn select_for_http(
+        &mut self,
+        version: &Version,
+        usable: &dyn Fn(&Node) -> bool,
+        affinity: Option<&str>,
+        now: Timestamp,
+    ) -> Option<NodeId> {
+        let (live, alg) = self.routing_view(version, false);
+        let open = |n: &Node| usable(n) && n.accepts_new_work();
+        if live.iter().all(open) {
+            return alg.select_for_http(affinity, live, now);
+        }
+        let open: Vec<Node> = live.iter().filter(|n| open(n)).cloned().collect();
+        alg.select_for_http(affinity, &open, now)
+    }
+
     /// Client request whose owner `hint` is known and alive (§1.10-A.2).
     pub fn select_assigned(
         &mut self,

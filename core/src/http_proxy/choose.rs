@@ -42,48 +42,42 @@ pub fn choose(
     now: Timestamp,
 ) -> Option<(NodeId, Reason)> {
     let version = cluster.registry().latest_version()?.clone();
-    let live: Vec<Node> = cluster
-        .registry()
-        .live_nodes(&version, false)
-        .iter()
-        .filter(|n| usable(n))
-        .cloned()
-        .collect();
-    let sticky = |n: &&Node| !n.bad && !n.suspect;
+    if let Some(found) = sticky_choice(cluster.registry().live_nodes(&version, false), keys, usable)
+    {
+        return Some(found);
+    }
+    cluster
+        .select_for_http(&version, usable, affinity, now)
+        .map(|id| (id, Reason::Algorithm))
+}
+
+/// Steps 1 to 3: the node the request's sticky keys name, among the usable nodes of `live`.
+fn sticky_choice(
+    live: &[Node],
+    keys: &StickyKeys<'_>,
+    usable: &dyn Fn(&Node) -> bool,
+) -> Option<(NodeId, Reason)> {
+    let mut sticky = live.iter().filter(|n| usable(n) && !n.bad && !n.suspect);
     if let Some(id) = keys.instance_id {
-        let found = live
-            .iter()
-            .filter(sticky)
+        let found = sticky
+            .clone()
             .find(|n| n.instance_id.as_deref() == Some(id));
         if let Some(n) = found {
             return Some((n.id, Reason::InstanceId));
         }
     }
-    if let Some(session) = keys.session {
-        let routed = session.jvm_route.and_then(|route| {
-            live.iter()
-                .filter(sticky)
-                .find(|n| n.jvm_route.as_deref() == Some(route))
-        });
-        if let Some(n) = routed {
-            return Some((n.id, Reason::JvmRoute));
-        }
-        if session.jvm_route.is_none() {
+    let session = keys.session?;
+    match session.jvm_route {
+        Some(route) => sticky
+            .find(|n| n.jvm_route.as_deref() == Some(route))
+            .map(|n| (n.id, Reason::JvmRoute)),
+        None => {
             let key = key_hash(session.value);
-            let ranked = live
-                .iter()
-                .filter(sticky)
-                .max_by_key(|n| (hrw_score(node_identity_hash(&n.key), key), n.key));
-            if let Some(n) = ranked {
-                return Some((n.id, Reason::SessionHash));
-            }
+            sticky
+                .max_by_key(|n| (hrw_score(node_identity_hash(&n.key), key), n.key))
+                .map(|n| (n.id, Reason::SessionHash))
         }
     }
-    let open: Vec<Node> = live.into_iter().filter(Node::accepts_new_work).collect();
-    cluster
-        .algorithm_mut(&version)
-        .select_for_http(affinity, &open, now)
-        .map(|id| (id, Reason::Algorithm))
 }
 
 #[cfg(test)]

@@ -21,24 +21,26 @@ pub enum ClientFraming {
 /// is unchunked for an HTTP/1.0 client.
 pub fn response_head(head: &Head, keep_alive: bool, framing: ClientFraming) -> Bytes {
     let switching = head.status() == Some(101);
-    let listed: Vec<String> = head
+    let listed: Vec<&[u8]> = head
         .header_values("connection")
-        .flat_map(|v| {
-            String::from_utf8_lossy(v)
-                .split(',')
-                .map(|t| t.trim().to_ascii_lowercase())
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|v| v.split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
         .filter(|t| !t.is_empty())
         .collect();
     let dropped = |name: &str| {
-        let lower = name.to_ascii_lowercase();
-        let hop = matches!(
-            lower.as_str(),
-            "connection" | "keep-alive" | "proxy-connection" | "te"
-        ) || (lower == "upgrade" && !switching)
-            || (framing == ClientFraming::Unchunked && lower == "transfer-encoding");
-        hop || (!(switching && lower == "upgrade") && listed.contains(&lower))
+        let is = |other: &str| name.eq_ignore_ascii_case(other);
+        if switching && is("upgrade") {
+            return false;
+        }
+        is("connection")
+            || is("keep-alive")
+            || is("proxy-connection")
+            || is("te")
+            || is("upgrade")
+            || (framing == ClientFraming::Unchunked && is("transfer-encoding"))
+            || listed
+                .iter()
+                .any(|l| l.eq_ignore_ascii_case(name.as_bytes()))
     };
     let status_line_end = head
         .raw

@@ -72,9 +72,12 @@ impl HttpStats {
     /// Counts a request head received with `method`.
     pub fn request(&mut self, method: &str) {
         self.requests += 1;
+        if let Some(n) = self.requests_by_method.get_mut(method) {
+            *n += 1;
+            return;
+        }
         // Bounded: only the first 64 distinct methods get their own counter.
-        let known = self.requests_by_method.contains_key(method);
-        let key = if known || self.requests_by_method.len() < 64 {
+        let key = if self.requests_by_method.len() < 64 {
             method
         } else {
             "OTHER"
