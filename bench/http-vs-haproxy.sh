@@ -35,15 +35,15 @@
 #   CONNECTIONS=50          wrk's keep-alive connections (wrk -c); WRK_THREADS=1 (wrk -t)
 #   HAPROXY_THREADS=1       HAProxy's nbthread
 #   BODY_BYTES=200          size of the nodes' response body
-#   QUICK=1                 a smoke run of about 30 s (DURATION=4, ROUNDS=1, 1 s warm-up)
+#   QUICK=1                 a smoke run of about 35 s (DURATION=4, ROUNDS=1, 1 s warm-up)
 #   OUT=dir                 where configurations, logs and wrk outputs go (default: mktemp)
 # Needs: wrk, nginx, haproxy, curl, python3; the missing ones among wrk, nginx, haproxy and curl
 # are installed with apt-get (through sudo when not root). Only the nginx and haproxy binaries
 # are used, each on a generated configuration; their packaged services are not.
 # Exit status: 0; 1 if a target answered more than 0.1 % of its requests with errors (socket
 # errors, timeouts, status >= 400) or stickiness through a balancer is broken; 2 on a setup error.
-# Loopback only; bounded in time (about 2.5 minutes with the defaults, each wrk run is stopped
-# by a timeout); stops only the processes it started, by PID.
+# Loopback only; bounded in time (about 2.5 minutes with the defaults, plus the build; each wrk
+# run is stopped by a timeout); stops only the processes it started, by PID.
 
 set -euo pipefail
 
