@@ -548,6 +548,44 @@ fn sessions_of_a_dead_node_move_to_the_other_node() {
     }
 }
 
+/// A node that dies while a POST is in flight: the client gets `502` at once, and the POST
+/// (not idempotent) is not sent again to the other node.
+#[test]
+fn post_in_flight_on_a_dying_node_gets_502_and_is_not_replayed() {
+    let dir = test_dir("http-death-in-flight");
+    let lb = HttpLb::start(&dir, "");
+    let (mut a, b) = two_nodes(&dir, &lb);
+    let mut client = Client::connect(lb.http());
+    let body = br#"{"charge":10}"#;
+    client
+        .send(&request_bytes(
+            lb.http(),
+            "POST",
+            "/slow?ms=3000&payment=1",
+            &[("Cookie", &a.cookie())],
+            body,
+        ))
+        .expect("send");
+    sleep(Duration::from_millis(500));
+    let died = Instant::now();
+    a.crash();
+    let r = client
+        .read_response()
+        .unwrap_or_else(|e| panic!("no answer: {e}\n{}", lb.report(&[&b])));
+    assert_eq!(r.status, 502, "{}", r.head);
+    assert!(
+        died.elapsed() < Duration::from_secs(2),
+        "502 took {:?}",
+        died.elapsed()
+    );
+    sleep(Duration::from_millis(300));
+    assert!(
+        !b.log().contains("payment=1"),
+        "the POST was replayed on node-b:\n{}",
+        b.log()
+    );
+}
+
 /// A node in graceful shutdown (SIGUSR1: `shutdown` sent, still serving) keeps its sessions
 /// but gets no new ones.
 #[test]
