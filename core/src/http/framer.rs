@@ -21,6 +21,8 @@ mod collector;
 mod head;
 mod input;
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod tests;
 
 pub use collector::{CompleteRequest, RequestCollector, DEFAULT_COLLECT_LIMIT};
