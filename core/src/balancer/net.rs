@@ -5,7 +5,7 @@ use super::listeners::Role;
 use super::timers::{Timer, Timers};
 use crate::io::{ClientTls, ConnId, ListenerId, Output};
 use crate::time::Timestamp;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,6 +15,9 @@ use std::time::Duration;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an accepted connection may take to finish its TLS handshake or WebSocket upgrade.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Consecutive writes to one connection are merged while their total stays within this size
+/// (copying a few KiB costs less than a system call; larger payloads go as they are).
+pub const MERGE_LIMIT: usize = 16 * 1024;
 
 /// The protocol module a connection belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,8 +100,23 @@ impl Net {
         self.timers.cancel(Timer::Connect(conn));
     }
 
-    /// Queues bytes on a connection.
+    /// Queues bytes on a connection. Small writes that follow one another on the same
+    /// connection (a response head and its body) are merged into one, so the driver makes one
+    /// system call for them.
     pub fn write(&mut self, conn: ConnId, payload: Bytes) {
+        if let Some(Output::Write {
+            conn: last,
+            payload: queued,
+        }) = self.out.back_mut()
+        {
+            if *last == conn && queued.len() + payload.len() <= MERGE_LIMIT {
+                let mut merged = BytesMut::with_capacity(queued.len() + payload.len());
+                merged.extend_from_slice(queued);
+                merged.extend_from_slice(&payload);
+                *queued = merged.freeze();
+                return;
+            }
+        }
         self.push(Output::Write { conn, payload });
     }
 
@@ -127,5 +145,31 @@ impl Net {
     pub fn token(&mut self) -> u64 {
         self.next_token += 1;
         self.next_token
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_small_writes_to_one_connection_are_merged_in_order() {
+        let mut net = Net::default();
+        let (a, b) = (ConnId(1), ConnId(2));
+        net.write(a, Bytes::from_static(b"head "));
+        net.write(a, Bytes::from_static(b"body"));
+        net.write(b, Bytes::from_static(b"other"));
+        net.write(a, Bytes::from_static(b"next"));
+        net.write(a, Bytes::from(vec![0u8; MERGE_LIMIT]));
+        let out: Vec<Output> = std::iter::from_fn(|| net.pop()).collect();
+        let writes: Vec<(ConnId, usize)> = out
+            .iter()
+            .map(|o| match o {
+                Output::Write { conn, payload } => (*conn, payload.len()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(writes, vec![(a, 9), (b, 5), (a, 4), (a, MERGE_LIMIT)]);
+        assert!(matches!(&out[0], Output::Write { payload, .. } if &payload[..] == b"head body"));
     }
 }

@@ -53,6 +53,11 @@ impl Timers {
         self.set(timer, None);
     }
 
+    /// When `timer` is due, if it is armed.
+    pub fn due(&self, timer: Timer) -> Option<Timestamp> {
+        self.by_reason.get(&timer).copied()
+    }
+
     /// True if `timer` is armed.
     pub fn is_armed(&self, timer: Timer) -> bool {
         self.by_reason.contains_key(&timer)

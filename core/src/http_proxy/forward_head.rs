@@ -6,7 +6,7 @@
 //! nodes' access logs and redirects rely on) unless turned off. The body's framing fields
 //! (`Content-Length`, `Transfer-Encoding`, `Trailer`) are kept: the body is relayed as it came.
 
-use crate::http::framer::{Head, StartLine};
+use crate::http::framer::{BodyKind, Head, StartLine};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::net::SocketAddr;
 
@@ -61,12 +61,24 @@ pub fn forward_head(head: &Head, target: &str, by: &ForwardedBy) -> Option<Bytes
     let mut out = BytesMut::with_capacity(head.raw.len() + 128);
     out.put_slice(format!("{method} {target} HTTP/1.1\r\n").as_bytes());
     let mut forwarded_for: Option<Bytes> = None;
+    let mut sent_length = false;
     for (name, value) in &head.headers {
         if by.x_forwarded && name.eq_ignore_ascii_case("x-forwarded-for") {
             forwarded_for = Some(value.clone());
             continue;
         }
         if dropped(name) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            // One field with one value (RFC 9110 §8.6): `5, 5` or a repeated field, which the
+            // framer accepted only when every value agreed, leaves as a single `5`.
+            if !sent_length {
+                if let BodyKind::Length(n) = head.body {
+                    put_field(&mut out, b"Content-Length", n.to_string().as_bytes());
+                }
+                sent_length = true;
+            }
             continue;
         }
         put_field(&mut out, name.as_bytes(), value);
@@ -181,5 +193,15 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("keep-alive"), "{out}");
+    }
+
+    #[test]
+    fn a_repeated_content_length_leaves_as_one_value() {
+        let h = head(
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\nhello",
+        );
+        let out = text(forward_head(&h, "/", &by(false)).unwrap());
+        assert_eq!(out.matches("Content-Length").count(), 1, "{out}");
+        assert!(out.contains("\r\nContent-Length: 5\r\n"), "{out}");
     }
 }

@@ -95,7 +95,8 @@ struct Exchange {
     chunked: bool,
     keep_alive: bool,
     http10: bool,
-    /// Request bytes as sent so far, while at most [`REPLAY_LIMIT`].
+    /// Request body bytes (as sent, chunk framing included) so far, while at most
+    /// [`REPLAY_LIMIT`]: with `head`, what a retry sends.
     replay: Option<BytesMut>,
     request_done: bool,
     /// The request matched `requestCheckPattern`.
@@ -118,6 +119,8 @@ struct Client {
     listener: HttpListener,
     framer: MessageFramer,
     phase: Phase,
+    /// The deadline the connection wants (see [`HttpProxy::deadline`]).
+    wanted: Option<Timestamp>,
 }
 
 #[derive(Debug)]
@@ -133,6 +136,8 @@ struct NodeConn {
     /// The last head framed was an interim `1xx`: its `End` is not the response's.
     interim: bool,
     tunnel: bool,
+    /// The deadline the connection wants (see [`HttpProxy::deadline`]).
+    wanted: Option<Timestamp>,
 }
 
 /// The HTTP balancer: client connections, node connections and their pool.
@@ -214,6 +219,7 @@ impl HttpProxy {
                 listener,
                 framer: MessageFramer::request(self.settings.limits),
                 phase: Phase::Waiting { started: true },
+                wanted: None,
             },
         );
         self.deadline(net, conn, now, self.settings.head_timeout);
@@ -367,6 +373,9 @@ impl HttpProxy {
 
     /// `Timer::Http(conn)` expired.
     pub fn timeout(&mut self, net: &mut Net, cluster: &mut Cluster, now: Timestamp, conn: ConnId) {
+        if !self.due(net, conn, now) {
+            return;
+        }
         if let Some(client) = self.clients.get(&conn) {
             match client.phase {
                 Phase::Waiting { started: true } => {
@@ -407,9 +416,50 @@ impl HttpProxy {
     }
 
     /// Arms `conn`'s one deadline.
-    fn deadline(&self, net: &mut Net, conn: ConnId, now: Timestamp, after: std::time::Duration) {
-        net.timers
-            .set(Timer::Http(conn), Some(now.saturating_add(after)));
+    /// Sets `conn`'s one deadline to `after` from `now`. The timer table is only touched
+    /// when the deadline comes earlier than the armed one: a later deadline is noted on the
+    /// connection and the armed timer, when it fires, moves to it ([`Self::due`]). Deadlines
+    /// move on every request, and this keeps that off the timer table.
+    fn deadline(
+        &mut self,
+        net: &mut Net,
+        conn: ConnId,
+        now: Timestamp,
+        after: std::time::Duration,
+    ) {
+        let at = now.saturating_add(after);
+        self.set_wanted(conn, Some(at));
+        let timer = Timer::Http(conn);
+        if net.timers.due(timer).is_none_or(|armed| armed > at) {
+            net.timers.set(timer, Some(at));
+        }
+    }
+
+    /// Notes the deadline `conn` wants (`None`: none; an armed timer then does nothing).
+    fn set_wanted(&mut self, conn: ConnId, at: Option<Timestamp>) {
+        if let Some(c) = self.clients.get_mut(&conn) {
+            c.wanted = at;
+        } else if let Some(n) = self.nodes.get_mut(&conn) {
+            n.wanted = at;
+        }
+    }
+
+    /// Called when `conn`'s timer fires: true if its deadline has come; otherwise the timer
+    /// is moved to the deadline it now wants, if any.
+    fn due(&self, net: &mut Net, conn: ConnId, now: Timestamp) -> bool {
+        let wanted = match (self.clients.get(&conn), self.nodes.get(&conn)) {
+            (Some(c), _) => c.wanted,
+            (None, Some(n)) => n.wanted,
+            (None, None) => None,
+        };
+        match wanted {
+            Some(at) if at <= now => true,
+            Some(at) => {
+                net.timers.set(Timer::Http(conn), Some(at));
+                false
+            }
+            None => false,
+        }
     }
 
     /// Frames what the client sent, while it may be handled now.
@@ -493,13 +543,19 @@ impl HttpProxy {
         conn: ConnId,
         head: Head,
     ) {
-        net.timers.cancel(Timer::Http(conn));
+        self.set_wanted(conn, None);
         let method = head.method().unwrap_or("").to_owned();
         self.stats.request(&method);
         let Some(client) = self.clients.get_mut(&conn) else {
             return;
         };
         let received = head.target().unwrap_or("/");
+        if head.version == 1 && head.header("host").is_none() {
+            // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400.
+            let reply = replies::plain(400, "an HTTP/1.1 request needs a Host field\n", true);
+            self.answer(net, now, conn, 400, reply, true);
+            return;
+        }
         if let (false, Some(https_port)) = (client.listener.secure, self.settings.https_port) {
             let host = head
                 .header("host")
@@ -669,19 +725,21 @@ impl HttpProxy {
                         answered: false,
                         interim: false,
                         tunnel: false,
+                        wanted: None,
                     },
                 );
                 up
             }
         };
+        // A retry sends the head again with the body sent so far.
         let payload = match ex.replay.as_ref() {
-            Some(sent) if !sent.is_empty() => Bytes::copy_from_slice(sent),
-            _ => {
-                if let Some(replay) = ex.replay.as_mut() {
-                    replay.extend_from_slice(&ex.head);
-                }
-                ex.head.clone()
+            Some(body) if !body.is_empty() => {
+                let mut again = BytesMut::with_capacity(ex.head.len() + body.len());
+                again.extend_from_slice(&ex.head);
+                again.extend_from_slice(body);
+                again.freeze()
             }
+            _ => ex.head.clone(),
         };
         ex.upstream = Upstream::Conn(upstream);
         ex.node = node;
@@ -910,7 +968,7 @@ impl HttpProxy {
                 self.stats.bytes_to_nodes += early_client.len() as u64;
                 net.write(up, early_client);
             }
-            net.timers.cancel(Timer::Http(up));
+            self.set_wanted(up, None);
             self.deadline(net, client, now, self.settings.tunnel_idle);
             return false;
         }

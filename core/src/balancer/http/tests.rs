@@ -59,7 +59,7 @@ impl Harness {
             peer: peer(),
         });
         let body = format!(
-            "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST / HTTP/1.1\r\nHost: lb\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
         let out = self.feed(Input::Data {
@@ -199,10 +199,10 @@ fn each_request_goes_to_the_node_of_its_session_over_a_pooled_connection() {
     // Back to node2: its pooled connection is reused, no new connect.
     let out = h.send(
         c,
-        "GET /again HTTP/1.1\r\nCookie: JSESSIONID=abc.n2\r\n\r\n",
+        "GET /again HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=abc.n2\r\n\r\n",
     );
     assert!(connects(&out).is_empty(), "{out:?}");
-    assert!(text_to(&out, up2).starts_with("GET /again HTTP/1.1\r\n"));
+    assert!(text_to(&out, up2).starts_with("GET /again HTTP/1.1\r\nHost: lb\r\n"));
     let stats = h.b.http.stats();
     assert_eq!(stats.requests, 3);
     assert_eq!(stats.requests_by_method["GET"], 3);
@@ -212,7 +212,10 @@ fn each_request_goes_to_the_node_of_its_session_over_a_pooled_connection() {
 fn no_node_gets_503_with_retry_after_and_the_connection_stays_usable() {
     let mut h = Harness::new(Config::embedded_default(), &[]);
     let c = h.client();
-    let out = h.send(c, "GET / HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n");
+    let out = h.send(
+        c,
+        "GET / HTTP/1.1\r\nHost: lb\r\n\r\nGET /two HTTP/1.1\r\nHost: lb\r\n\r\n",
+    );
     let reply = text_to(&out, c);
     assert_eq!(
         reply
@@ -248,7 +251,7 @@ fn chunked_bodies_are_streamed_both_ways_and_an_http10_client_gets_them_unchunke
     let c = h.client();
     let out = h.send(
         c,
-        "POST /up HTTP/1.1\r\nCookie: JSESSIONID=a.n1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        "POST /up HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
     );
     let [(up, _)] = connects(&out)[..] else {
         panic!("{out:?}")
@@ -289,7 +292,10 @@ fn a_declared_body_above_max_content_length_gets_413_before_any_node_is_contacte
     config.http.max_content_length = Some(10);
     let mut h = Harness::new(config, &[("node1", 8081, "n1")]);
     let c = h.client();
-    let out = h.send(c, "POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n");
+    let out = h.send(
+        c,
+        "POST / HTTP/1.1\r\nHost: lb\r\nContent-Length: 11\r\n\r\n",
+    );
     assert!(text_to(&out, c).starts_with("HTTP/1.1 413 Content Too Large\r\n"));
     assert!(closed(&out, c) && connects(&out).is_empty());
 
@@ -297,7 +303,7 @@ fn a_declared_body_above_max_content_length_gets_413_before_any_node_is_contacte
     let c = h.client();
     let out = h.send(
         c,
-        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n",
+        "POST / HTTP/1.1\r\nHost: lb\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n",
     );
     let [(up, _)] = connects(&out)[..] else {
         panic!("{out:?}")
@@ -312,23 +318,23 @@ fn smuggling_shapes_and_oversized_heads_get_their_status_and_close() {
     let mut h = Harness::two_nodes();
     for (request, status) in [
         (
-            "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: lb\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
             "400",
         ),
         (
-            "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: lb\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
             "400",
         ),
         (
-            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "POST / HTTP/1.1\r\nHost: lb\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
             "400",
         ),
         (
-            &format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(9000)),
+            &format!("GET /{} HTTP/1.1\r\nHost: lb\r\n\r\n", "a".repeat(9000)),
             "414",
         ),
         (
-            &format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(17000)),
+            &format!("GET / HTTP/1.1\r\nHost: lb\r\nX: {}\r\n\r\n", "a".repeat(17000)),
             "431",
         ),
     ] {
@@ -353,7 +359,10 @@ fn a_slow_head_gets_408_and_an_idle_keep_alive_connection_is_closed_quietly() {
     assert!(closed(&out, c));
 
     let c = h.client();
-    let out = h.send(c, "GET / HTTP/1.1\r\nCookie: JSESSIONID=a.n1\r\n\r\n");
+    let out = h.send(
+        c,
+        "GET / HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\n\r\n",
+    );
     let [(up, _)] = connects(&out)[..] else {
         panic!()
     };
@@ -374,7 +383,10 @@ fn a_slow_head_gets_408_and_an_idle_keep_alive_connection_is_closed_quietly() {
 fn a_silent_node_gets_the_client_a_504() {
     let mut h = Harness::two_nodes();
     let c = h.client();
-    let out = h.send(c, "GET / HTTP/1.1\r\nCookie: JSESSIONID=a.n1\r\n\r\n");
+    let out = h.send(
+        c,
+        "GET / HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\n\r\n",
+    );
     let [(up, _)] = connects(&out)[..] else {
         panic!()
     };
@@ -393,7 +405,7 @@ fn a_refused_node_connection_sends_the_request_once_to_another_node() {
     let c = h.client();
     let out = h.send(
         c,
-        "POST /p HTTP/1.1\r\nCookie: JSESSIONID=a.n1\r\nContent-Length: 4\r\n\r\nbody",
+        "POST /p HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\nContent-Length: 4\r\n\r\nbody",
     );
     let [(first, 8081)] = connects(&out)[..] else {
         panic!("{out:?}")
@@ -404,7 +416,7 @@ fn a_refused_node_connection_sends_the_request_once_to_another_node() {
         panic!("{out:?}")
     };
     assert!(
-        text_to(&out, second).starts_with("POST /p HTTP/1.1\r\n")
+        text_to(&out, second).starts_with("POST /p HTTP/1.1\r\nHost: lb\r\n")
             && text_to(&out, second).ends_with("body")
     );
     // The second failure is final.
@@ -416,7 +428,7 @@ fn a_refused_node_connection_sends_the_request_once_to_another_node() {
     let c = h.client();
     let out = h.send(
         c,
-        "POST / HTTP/1.1\r\nCookie: JSESSIONID=a.n1\r\nContent-Length: 0\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\nContent-Length: 0\r\n\r\n",
     );
     let [(up, _)] = connects(&out)[..] else {
         panic!()
@@ -428,7 +440,10 @@ fn a_refused_node_connection_sends_the_request_once_to_another_node() {
     });
     assert!(text_to(&out, c).starts_with("HTTP/1.1 502 "), "{out:?}");
     let c = h.client();
-    let out = h.send(c, "GET / HTTP/1.1\r\nCookie: JSESSIONID=a.n1\r\n\r\n");
+    let out = h.send(
+        c,
+        "GET / HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\n\r\n",
+    );
     let [(up, _)] = connects(&out)[..] else {
         panic!()
     };
@@ -446,7 +461,7 @@ fn pipelined_requests_are_answered_in_order() {
     let c = h.client();
     let out = h.send(
         c,
-        "GET /1 HTTP/1.1\r\nCookie: JSESSIONID=a.n1\r\n\r\nGET /2 HTTP/1.1\r\nCookie: JSESSIONID=a.n2\r\n\r\n",
+        "GET /1 HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\n\r\nGET /2 HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n2\r\n\r\n",
     );
     let [(up1, 8081)] = connects(&out)[..] else {
         panic!("only the first request goes out: {out:?}")
@@ -465,7 +480,7 @@ fn pipelined_requests_are_answered_in_order() {
 fn expect_continue_is_relayed_from_the_node() {
     let mut h = Harness::two_nodes();
     let c = h.client();
-    let out = h.send(c, "PUT /f HTTP/1.1\r\nCookie: JSESSIONID=a.n1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+    let out = h.send(c, "PUT /f HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
     let [(up, _)] = connects(&out)[..] else {
         panic!()
     };
@@ -526,7 +541,10 @@ fn a_checked_request_answered_with_an_error_marks_its_node_bad() {
     config.http.request_check_pattern = Some(regex::Regex::new("/Accounts/").unwrap());
     let mut h = Harness::new(config, &[("node1", 8081, "n1"), ("node2", 8082, "n2")]);
     let c = h.client();
-    let out = h.send(c, "GET /other HTTP/1.1\r\nCookie: JSESSIONID=a.n1\r\n\r\n");
+    let out = h.send(
+        c,
+        "GET /other HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\n\r\n",
+    );
     let [(up, _)] = connects(&out)[..] else {
         panic!()
     };
@@ -537,7 +555,7 @@ fn a_checked_request_answered_with_an_error_marks_its_node_bad() {
     );
     let out = h.send(
         c,
-        "GET /Accounts/1 HTTP/1.1\r\nCookie: JSESSIONID=a.n1\r\n\r\n",
+        "GET /Accounts/1 HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\n\r\n",
     );
     assert!(connects(&out).is_empty());
     let out = h.send(up, "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n");
@@ -552,7 +570,10 @@ fn a_checked_request_answered_with_an_error_marks_its_node_bad() {
         "{out:?}"
     );
     // Its sessions now go to the other node.
-    let out = h.send(c, "GET /x HTTP/1.1\r\nCookie: JSESSIONID=a.n1\r\n\r\n");
+    let out = h.send(
+        c,
+        "GET /x HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\n\r\n",
+    );
     assert!(matches!(connects(&out)[..], [(_, 8082)]), "{out:?}");
 }
 
@@ -565,11 +586,11 @@ fn url_rewrite_rules_change_the_target_before_routing() {
     }];
     let mut h = Harness::new(config, &[("node1", 8081, "n1")]);
     let c = h.client();
-    let out = h.send(c, "GET /someCompany/x HTTP/1.1\r\n\r\n");
+    let out = h.send(c, "GET /someCompany/x HTTP/1.1\r\nHost: lb\r\n\r\n");
     let [(up, _)] = connects(&out)[..] else {
         panic!()
     };
-    assert!(text_to(&out, up).starts_with("GET /restcomm/x HTTP/1.1\r\n"));
+    assert!(text_to(&out, up).starts_with("GET /restcomm/x HTTP/1.1\r\nHost: lb\r\n"));
 }
 
 #[test]
@@ -578,7 +599,7 @@ fn with_no_node_at_all_requests_go_to_the_unavailable_host() {
     config.http.unavailable_host = Some("127.0.0.9:8099".to_owned());
     let mut h = Harness::new(config, &[]);
     let c = h.client();
-    let out = h.send(c, "GET /sorry HTTP/1.1\r\n\r\n");
+    let out = h.send(c, "GET /sorry HTTP/1.1\r\nHost: lb\r\n\r\n");
     let [(up, 8099)] = connects(&out)[..] else {
         panic!("{out:?}")
     };
@@ -592,7 +613,7 @@ fn a_streamed_body_pauses_the_client_while_the_node_is_behind() {
     let c = h.client();
     let out = h.send(
         c,
-        "POST / HTTP/1.1\r\nCookie: JSESSIONID=a.n1\r\nContent-Length: 1000000\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\nContent-Length: 1000000\r\n\r\n",
     );
     let [(up, _)] = connects(&out)[..] else {
         panic!()
@@ -610,14 +631,17 @@ fn graceful_nodes_keep_their_sessions_and_get_no_new_ones() {
     let mut h = Harness::two_nodes();
     h.register(r#"{"shutdown":{"sessionId":"1000"}}"#);
     let c = h.client();
-    let out = h.send(c, "GET / HTTP/1.1\r\nCookie: JSESSIONID=a.n1\r\n\r\n");
+    let out = h.send(
+        c,
+        "GET / HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\n\r\n",
+    );
     assert!(
         matches!(connects(&out)[..], [(_, 8081)]),
         "its session stays: {out:?}"
     );
     for _ in 0..4 {
         let c = h.client();
-        let out = h.send(c, "GET / HTTP/1.1\r\n\r\n");
+        let out = h.send(c, "GET / HTTP/1.1\r\nHost: lb\r\n\r\n");
         assert!(
             matches!(connects(&out)[..], [(_, 8082)]),
             "new sessions elsewhere: {out:?}"
@@ -664,7 +688,10 @@ fn a_sip_call_and_an_http_request_with_the_same_affinity_value_meet_on_one_node(
             })
             .unwrap_or_else(|| panic!("INVITE not forwarded: {out:?}"));
         let c = h.client();
-        let out = h.send(c, &format!("GET /app?appsession={key} HTTP/1.1\r\n\r\n"));
+        let out = h.send(
+            c,
+            &format!("GET /app?appsession={key} HTTP/1.1\r\nHost: lb\r\n\r\n"),
+        );
         let http_port = connects(&out)
             .first()
             .map(|(_, port)| *port)
@@ -690,7 +717,7 @@ fn an_idle_tunnel_is_closed_on_both_sides_and_a_slow_upload_is_not_a_silent_node
     let c = h.client();
     let out = h.send(
         c,
-        "GET /chat HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        "GET /chat HTTP/1.1\r\nHost: lb\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
     );
     let [(up, 8081)] = connects(&out)[..] else {
         panic!("not sip: the HTTP port: {out:?}")
@@ -706,7 +733,10 @@ fn an_idle_tunnel_is_closed_on_both_sides_and_a_slow_upload_is_not_a_silent_node
     assert_eq!(h.b.http.connections(), (0, 0));
 
     let c = h.client();
-    let out = h.send(c, "POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nab");
+    let out = h.send(
+        c,
+        "POST / HTTP/1.1\r\nHost: lb\r\nContent-Length: 4\r\n\r\nab",
+    );
     let [(up, _)] = connects(&out)[..] else {
         panic!()
     };
@@ -721,4 +751,25 @@ fn an_idle_tunnel_is_closed_on_both_sides_and_a_slow_upload_is_not_a_silent_node
     h.send(c, "d");
     let out = h.advance(Duration::from_secs(61));
     assert!(text_to(&out, c).starts_with("HTTP/1.1 504 "), "{out:?}");
+}
+
+#[test]
+fn an_http11_request_without_host_gets_400_and_an_http10_one_is_served() {
+    let mut h = Harness::two_nodes();
+    let c = h.client();
+    let out = h.feed(Input::Data {
+        conn: c,
+        bytes: Bytes::from_static(b"GET /no-host HTTP/1.1\r\n\r\n"),
+    });
+    assert!(
+        text_to(&out, c).starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{out:?}"
+    );
+    assert!(closed(&out, c) && connects(&out).is_empty());
+    let c = h.client();
+    let out = h.feed(Input::Data {
+        conn: c,
+        bytes: Bytes::from_static(b"GET /old HTTP/1.0\r\n\r\n"),
+    });
+    assert_eq!(connects(&out).len(), 1, "{out:?}");
 }
