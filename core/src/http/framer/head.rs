@@ -123,48 +123,72 @@ pub(super) enum Parse {
     Response { request_method_was_head: bool },
 }
 
-/// Parses a complete head (`raw` ends with the empty line) and decides its framing.
-pub(super) fn parse(raw: Bytes, parse: Parse, limits: &Limits) -> Result<Head, FramingError> {
-    check_line_endings(&raw)?;
-    let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let (start, version, fields) = match parse {
+/// Header slots on the stack for one parse; more only when a head has more fields.
+const FEW_FIELDS: usize = 32;
+
+type StartAndFields = (StartLine, u8, Vec<(String, Bytes)>);
+
+/// The start line and fields of a complete head, with at most `slots.len()` fields. The
+/// outer error is httparse's (mapped by the caller); the inner one is a head httparse accepts
+/// but HTTP does not.
+fn parse_start_and_fields<'b>(
+    raw: &'b Bytes,
+    parse: Parse,
+    slots: &mut [httparse::Header<'b>],
+) -> Result<Result<StartAndFields, FramingError>, httparse::Error> {
+    match parse {
         Parse::Request => {
-            let mut req = httparse::Request::new(&mut slots);
-            let status = req.parse(&raw).map_err(|e| parse_error(e, &raw, true))?;
-            if !status.is_complete() {
-                return Err(FramingError::MalformedHead("incomplete head"));
+            let mut req = httparse::Request::new(slots);
+            if !req.parse(raw)?.is_complete() {
+                return Ok(Err(FramingError::MalformedHead("incomplete head")));
             }
             let start = StartLine::Request {
                 method: req.method.unwrap_or_default().to_owned(),
                 target: req.path.unwrap_or_default().to_owned(),
             };
-            (
+            Ok(Ok((
                 start,
                 req.version.unwrap_or(1),
-                owned_fields(req.headers, &raw),
-            )
+                owned_fields(req.headers, raw),
+            )))
         }
         Parse::Response { .. } => {
-            let mut res = httparse::Response::new(&mut slots);
-            let status = res.parse(&raw).map_err(|e| parse_error(e, &raw, false))?;
-            if !status.is_complete() {
-                return Err(FramingError::MalformedHead("incomplete head"));
+            let mut res = httparse::Response::new(slots);
+            if !res.parse(raw)?.is_complete() {
+                return Ok(Err(FramingError::MalformedHead("incomplete head")));
             }
             let code = res.code.unwrap_or_default();
             if code < 100 {
-                return Err(FramingError::MalformedHead("status code below 100"));
+                return Ok(Err(FramingError::MalformedHead("status code below 100")));
             }
             let start = StartLine::Response {
                 status: code,
                 reason: res.reason.unwrap_or_default().to_owned(),
             };
-            (
+            Ok(Ok((
                 start,
                 res.version.unwrap_or(1),
-                owned_fields(res.headers, &raw),
-            )
+                owned_fields(res.headers, raw),
+            )))
         }
-    };
+    }
+}
+
+/// Parses a complete head (`raw` ends with the empty line) and decides its framing.
+pub(super) fn parse(raw: Bytes, parse: Parse, limits: &Limits) -> Result<Head, FramingError> {
+    check_line_endings(&raw)?;
+    // Most heads fit a small array on the stack; only a head with more fields is parsed again
+    // with room for `max_headers`.
+    let mut few = [httparse::EMPTY_HEADER; FEW_FIELDS];
+    let (start, version, fields) =
+        match parse_start_and_fields(&raw, parse, &mut few[..limits.max_headers.min(FEW_FIELDS)]) {
+            Err(httparse::Error::TooManyHeaders) if limits.max_headers > FEW_FIELDS => {
+                let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
+                parse_start_and_fields(&raw, parse, &mut slots)
+            }
+            other => other,
+        }
+        .map_err(|e| parse_error(e, &raw, matches!(parse, Parse::Request)))??;
     let mut head = Head {
         start,
         version,

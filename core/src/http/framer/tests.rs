@@ -735,3 +735,22 @@ fn many_tiny_feeds_of_a_large_body_take_linear_work() {
         assert_eq!(f.poll(), Ok(None));
     }
 }
+
+#[test]
+fn a_head_with_more_fields_than_the_stack_holds_is_parsed_up_to_the_field_limit() {
+    let fields = |n: usize| (0..n).map(|i| format!("X-{i}: v\r\n")).collect::<String>();
+    let mut f = framer(Kind::Request);
+    f.feed(Bytes::from(format!(
+        "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n",
+        fields(60)
+    )));
+    match f.poll() {
+        Ok(Some(FrameEvent::Head(h))) => assert_eq!(h.headers.len(), 61),
+        other => panic!("{other:?}"),
+    }
+    let too_many = format!("GET / HTTP/1.1\r\n{}\r\n", fields(101));
+    assert_eq!(
+        request_error(too_many.as_bytes()),
+        FramingError::HeadTooLarge
+    );
+}
