@@ -1075,6 +1075,14 @@ impl HttpProxy {
         reply: Bytes,
         close: bool,
     ) {
+        // The answer to HEAD is the head alone (RFC 9110 §9.3.2).
+        let reply = match self.clients.get(&conn) {
+            Some(Client {
+                phase: Phase::Busy(ex),
+                ..
+            }) if ex.method_is_head => head_of(reply),
+            _ => reply,
+        };
         self.stats.answered(status);
         self.stats.bytes_to_clients += reply.len() as u64;
         net.write(conn, reply);
@@ -1210,6 +1218,14 @@ fn remember(replay: &mut Option<BytesMut>, bytes: &[u8]) {
         } else {
             buf.extend_from_slice(bytes);
         }
+    }
+}
+
+/// A whole reply's head, through its empty line.
+fn head_of(reply: Bytes) -> Bytes {
+    match memchr::memmem::find(&reply, b"\r\n\r\n") {
+        Some(at) => reply.slice(..at + 4),
+        None => reply,
     }
 }
 

@@ -773,3 +773,41 @@ fn an_http11_request_without_host_gets_400_and_an_http10_one_is_served() {
     });
     assert_eq!(connects(&out).len(), 1, "{out:?}");
 }
+
+#[test]
+fn the_balancers_own_answer_to_head_has_no_body_and_the_connection_stays_in_step() {
+    // No node: 503 to a pipelined HEAD, then to a GET on the same connection.
+    let mut h = Harness::new(Config::embedded_default(), &[]);
+    let c = h.client();
+    let out = h.send(
+        c,
+        "HEAD / HTTP/1.1\r\nHost: lb\r\n\r\nGET / HTTP/1.1\r\nHost: lb\r\n\r\n",
+    );
+    let reply = text_to(&out, c);
+    let (first, second) = reply.split_once("\r\n\r\n").expect("a head");
+    assert!(first.starts_with("HTTP/1.1 503 "), "{reply}");
+    assert!(
+        second.starts_with("HTTP/1.1 503 ")
+            && second.ends_with("\r\n\r\nno node is available to serve this request\n"),
+        "no body after the answer to HEAD: {reply:?}"
+    );
+
+    // A silent node: 504 to a HEAD, head only, and the connection is kept.
+    let mut h = Harness::two_nodes();
+    let c = h.client();
+    let out = h.send(
+        c,
+        "HEAD / HTTP/1.1\r\nHost: lb\r\nCookie: JSESSIONID=a.n1\r\n\r\n",
+    );
+    let [(up, _)] = connects(&out)[..] else {
+        panic!("{out:?}")
+    };
+    h.feed(Input::Connected { conn: up });
+    let out = h.advance(Duration::from_secs(60));
+    let reply = text_to(&out, c);
+    assert!(
+        reply.starts_with("HTTP/1.1 504 Gateway Timeout\r\n") && reply.ends_with("\r\n\r\n"),
+        "{reply:?}"
+    );
+    assert!(!closed(&out, c));
+}
