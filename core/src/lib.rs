@@ -40,6 +40,7 @@ pub mod management;
 pub mod node;
 pub mod registry;
 pub mod sip;
+pub mod smpp;
 pub mod stats;
 pub mod time;
 pub mod ws;
