@@ -42,6 +42,12 @@ mod status;
 pub mod tlv;
 
 #[cfg(test)]
+mod oracle_tests;
+#[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
+mod strategies;
+#[cfg(test)]
 mod tests;
 
 pub use body::{
