@@ -9,8 +9,8 @@
 # enabled on the stable toolchain through RUSTC_BOOTSTRAP=1) and debug assertions; if that
 # build fails, they are built without a sanitizer. Before running, the corpora in
 # fuzz/corpus/ are seeded from the committed SIP torture messages (core/tests/corpus/sip),
-# the configuration fixtures, a few heartbeat requests, HTTP requests and responses and
-# WebSocket handshakes and frames; libFuzzer adds what it finds.
+# the configuration fixtures, a few heartbeat requests, HTTP requests and responses,
+# WebSocket handshakes and frames and SMPP PDUs; libFuzzer adds what it finds.
 #
 # Exit status: 0 if no target found a crash, 1 if one did (artifacts in
 # fuzz/artifacts/TARGET/, logs in fuzz/artifacts/logs/), 2 on a usage or build error.
@@ -20,7 +20,7 @@
 set -uo pipefail
 
 ALL_TARGETS=(sip_message sip_uri sip_framer heartbeat_http config_xml balancer_inputs http_framer
-    ws_frames)
+    ws_frames smpp_frames)
 
 duration=60
 if [[ $# -gt 0 ]]; then
@@ -276,6 +276,43 @@ for hs in (0, 1, 2, 7):
     put("ws_frames", b"\xff\x12" + bytes([hs]) + b"HTTP/1.1 101 Switching Protocols\r\n"
         b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
         + accept_for(hs >> 1 & 3) + b"\r\n" + proto + b"\r\n" + frame(0x1, b"Hello"))
+
+# smpp_frames input: 2 control bytes (maximum PDU size, 255 for the default; chunk seed),
+# then the connection's bytes: one PDU of each SMPP 3.4 command, all of them in one stream,
+# and a stream whose second command_length (15) loses the framing.
+def smpp(cid, status, seq, body=b""):
+    return struct.pack(">IIII", 16 + len(body), cid, status, seq) + body
+
+sm = (b"CMT\x00\x01\x01447700900001\x00\x01\x01447700900002\x00\x40\x00\x01\x00"
+      b"000001000000000R\x00\x01\x00\x00\x00\x09\x05\x00\x03\x2A\x02\x01Hi!"
+      b"\x02\x0C\x00\x02\x00\x07\x14\x01\x00\x02xy")
+receipt = (b"\x00\x01\x01447700900002\x00\x05\x00447700900001\x00\x04\x00\x00\x00\x00\x00\x00"
+           b"\x00\x00\x22id:1234567890 sub:001 stat:DELIVRD\x00\x1E\x00\x0B1234567890\x00")
+pdus = [
+    smpp(0x02, 0, 1, b"SMPP3TEST\x00secret08\x00SUBMIT1\x00\x34\x01\x01\x00"),
+    smpp(0x09, 0, 2, b"esme\x00pw\x00\x00\x34\x00\x00\x00"),
+    smpp(0x80000009, 0, 2, b"loadbalancer\x00\x02\x10\x00\x01\x34"),
+    smpp(0x04, 0, 3, sm), smpp(0x80000004, 0, 3, b"0A1B2C\x00"),
+    smpp(0x05, 0, 4, receipt), smpp(0x80000005, 0, 4, b"\x00"),
+    smpp(0x103, 0, 5, b"WAP\x00\x01\x01111\x00\x01\x01222\x00\x00\x00\x08\x04\x24\x00\x02hi"),
+    smpp(0x80000103, 0xFE, 5, b"m1\x00\x04\x25\x00\x01\x02"),
+    smpp(0x21, 0, 6, b"\x00\x01\x01111\x00\x02\x01\x01\x01222\x00\x02friends\x00"
+         b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02ok"),
+    smpp(0x80000021, 0, 6, b"m9\x00\x01\x01\x01222\x00\x00\x00\x00\x0B"),
+    smpp(0x03, 0, 7, b"m1\x00\x01\x01111\x00"),
+    smpp(0x80000003, 0, 7, b"m1\x00240101120000000+\x00\x02\x00"),
+    smpp(0x08, 0, 8, b"\x00m1\x00\x01\x01111\x00\x01\x01222\x00"), smpp(0x80000008, 0, 8),
+    smpp(0x07, 0, 9, b"m1\x00\x01\x01111\x00\x00\x00\x01\x00\x03new"), smpp(0x80000007, 0, 9),
+    smpp(0x0B, 0, 10, b"smsc\x00pw\x00"),
+    smpp(0x102, 0, 11, b"\x01\x01111\x00\x00\x00esme\x00\x04\x22\x00\x01\x00"),
+    smpp(0x15, 0, 12), smpp(0x80000015, 0, 12), smpp(0x06, 0, 13), smpp(0x80000006, 0, 13),
+    smpp(0x80000000, 3, 14),
+]
+for i, p in enumerate(pdus):
+    put("smpp_frames", bytes([0xff, 0x11 + i]) + p)
+put("smpp_frames", b"\xff\x42" + b"".join(pdus))
+put("smpp_frames", b"\x20\x43" + b"".join(pdus[:6]))
+put("smpp_frames", b"\xff\x44" + pdus[0] + struct.pack(">IIII", 15, 2, 0, 0x42))
 PY
 [[ $? -eq 0 ]] || { echo "fuzz.sh: seeding the corpora failed" >&2; exit 2; }
 
