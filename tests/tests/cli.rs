@@ -94,7 +94,7 @@ fn version_names_the_binary_and_the_release() {
     }
 }
 
-/// Both running tests bind the default ports (5060, 5065, 2610, 2006): one at a time.
+/// Both running tests bind the default ports (5060, 5065, 2610, 2006, 2080): one at a time.
 static DEFAULT_PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn stays_up_then_terminates(args: &[&str]) {
@@ -135,14 +135,15 @@ fn config_file_in_reference_spelling_runs() {
     // The sample binds 172.21.0.105, an address of the reference's test machine: run it on
     // loopback instead, everything else unchanged.
     let text = std::fs::read_to_string(fixture("reference-sample.xml")).expect("read sample");
-    // Its TLS and WSS listeners need the reference's keystore file, which is not here: leave
-    // those two transports out.
+    // Its TLS, WSS and HTTPS listeners need the reference's keystore file, which is not
+    // here: leave those out (plain HTTP on 2080 stays).
     let mut text = text.replace("<host>172.21.0.105</host>", "<host>127.0.0.1</host>");
     for port in [
         "<tlsPort>5061</tlsPort>",
         "<tlsPort>5081</tlsPort>",
         "<wssPort>5063</wssPort>",
         "<wssPort>5083</wssPort>",
+        "<httpsPort>2081</httpsPort>",
     ] {
         assert!(text.contains(port), "the sample names {port}");
         text = text.replace(port, "");
