@@ -3,9 +3,8 @@
 //! open connections and tunnels, retries, and per node requests, responses by class and a
 //! response-time histogram.
 
-use super::{histogram, ManagementView};
+use super::{histogram, write_family, ManagementView};
 use crate::node::NodeId;
-use std::fmt::Write as _;
 
 /// Appends the HTTP families to `out`; `label` renders a node's label set.
 pub(super) fn write(
@@ -15,10 +14,7 @@ pub(super) fn write(
 ) {
     let h = view.http;
     let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
+        write_family(out, name, kind, help, samples);
     };
     let by_method: Vec<_> = h
         .requests_by_method

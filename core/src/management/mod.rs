@@ -296,10 +296,7 @@ fn metrics(view: &ManagementView<'_>) -> String {
     let s = view.stats;
     let mut out = String::with_capacity(2048);
     let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
+        write_family(&mut out, name, kind, help, samples);
     };
     family(
         "switchboard_sip_requests_total",
@@ -485,6 +482,14 @@ fn metrics(view: &ManagementView<'_>) -> String {
     );
     http_metrics::write(&mut out, view, &label);
     out
+}
+
+/// Writes one Prometheus family of counters or gauges, one sample per label set.
+fn write_family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
 }
 
 /// Writes one Prometheus histogram family of response times, one series per label set.

@@ -770,15 +770,7 @@ impl HttpProxy {
         let Upstream::Conn(upstream) = ex.upstream else {
             return; // answered by the balancer: dropped
         };
-        let payload = if ex.chunked {
-            let mut chunk = BytesMut::with_capacity(data.len() + 12);
-            chunk.put_slice(format!("{:x}\r\n", data.len()).as_bytes());
-            chunk.put_slice(&data);
-            chunk.put_slice(b"\r\n");
-            chunk.freeze()
-        } else {
-            data
-        };
+        let payload = if ex.chunked { chunk(&data) } else { data };
         remember(&mut ex.replay, &payload);
         self.stats.bytes_to_nodes += payload.len() as u64;
         self.flow.relay(net, conn, upstream, payload);
@@ -798,15 +790,7 @@ impl HttpProxy {
         match ex.upstream {
             Upstream::Conn(upstream) => {
                 if ex.chunked {
-                    let mut end = BytesMut::from(&b"0\r\n"[..]);
-                    for (name, value) in &trailers {
-                        end.put_slice(name.as_bytes());
-                        end.put_slice(b": ");
-                        end.put_slice(value);
-                        end.put_slice(b"\r\n");
-                    }
-                    end.put_slice(b"\r\n");
-                    let end = end.freeze();
+                    let end = last_chunk(&trailers);
                     remember(&mut ex.replay, &end);
                     self.stats.bytes_to_nodes += end.len() as u64;
                     net.write(upstream, end);
@@ -839,15 +823,7 @@ impl HttpProxy {
                 }
                 Ok(Some(FrameEvent::Body(data))) => {
                     let rechunk = self.relay_of(client).is_some_and(|r| r.rechunk);
-                    let payload = if rechunk {
-                        let mut chunk = BytesMut::with_capacity(data.len() + 12);
-                        chunk.put_slice(format!("{:x}\r\n", data.len()).as_bytes());
-                        chunk.put_slice(&data);
-                        chunk.put_slice(b"\r\n");
-                        chunk.freeze()
-                    } else {
-                        data
-                    };
+                    let payload = if rechunk { chunk(&data) } else { data };
                     self.stats.bytes_to_clients += payload.len() as u64;
                     self.flow.relay(net, up, client, payload);
                 }
@@ -855,16 +831,9 @@ impl HttpProxy {
                 Ok(Some(FrameEvent::End)) => {
                     let trailers = node.framer.trailers().to_vec();
                     if self.relay_of(client).is_some_and(|r| r.rechunk) {
-                        let mut end = BytesMut::from(&b"0\r\n"[..]);
-                        for (name, value) in &trailers {
-                            end.put_slice(name.as_bytes());
-                            end.put_slice(b": ");
-                            end.put_slice(value);
-                            end.put_slice(b"\r\n");
-                        }
-                        end.put_slice(b"\r\n");
+                        let end = last_chunk(&trailers);
                         self.stats.bytes_to_clients += end.len() as u64;
-                        net.write(client, end.freeze());
+                        net.write(client, end);
                     }
                     self.response_end(net, now, up, client);
                     return;
@@ -1208,6 +1177,29 @@ impl HttpProxy {
         net.timers.cancel(Timer::Http(conn));
         net.close(conn);
     }
+}
+
+/// `data` as one chunk of the chunked coding (RFC 9112 §7.1).
+fn chunk(data: &[u8]) -> Bytes {
+    let mut chunk = BytesMut::with_capacity(data.len() + 12);
+    chunk.put_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    chunk.put_slice(data);
+    chunk.put_slice(b"\r\n");
+    chunk.freeze()
+}
+
+/// The last chunk, the `trailers` and the empty line that end a chunked body (RFC 9112
+/// §7.1.2).
+fn last_chunk(trailers: &[(String, Bytes)]) -> Bytes {
+    let mut end = BytesMut::from(&b"0\r\n"[..]);
+    for (name, value) in trailers {
+        end.put_slice(name.as_bytes());
+        end.put_slice(b": ");
+        end.put_slice(value);
+        end.put_slice(b"\r\n");
+    }
+    end.put_slice(b"\r\n");
+    end.freeze()
 }
 
 /// Appends `bytes` to a replay buffer, dropping it past [`REPLAY_LIMIT`].
