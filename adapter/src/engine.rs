@@ -82,14 +82,18 @@ pub trait Io {
         local: Option<IpAddr>,
         tls: Option<TlsClientSetup>,
     );
-    /// Queues bytes on a connection ([`crate::flow::WriteCmd::Data`]). On
+    /// Writes bytes on a connection: on the socket at once when nothing is queued on a plain
+    /// TCP connection that is up ([`Queued::Done`], see [`crate::conn`]), else (or for what
+    /// the socket did not take) queued ([`crate::flow::WriteCmd::Data`]). On
     /// [`Queued::Full`] (a peer that does not read) the engine closes the connection and
     /// reports it closed.
     fn write(&mut self, conn: ConnId, payload: Bytes) -> Queued;
     /// Queues a drain notice behind the connection's pending writes
     /// ([`crate::flow::WriteCmd::Notify`]): once they are written to the socket, the
     /// connection's task reports `Input::Drained`; if the connection ends first, nothing.
-    /// Called on `Output::NotifyDrained`; [`Queued::Full`] is handled as for a write.
+    /// [`Queued::Done`] when nothing is pending (every byte is in the socket already): the
+    /// engine feeds `Drained` itself. Called on `Output::NotifyDrained`; [`Queued::Full`] is
+    /// handled as for a write.
     fn notify_drained(&mut self, conn: ConnId) -> Queued;
     /// Pauses (`true`) or resumes (`false`) reading from a connection through its
     /// [`crate::flow::ReadGate`]: while paused its task does not read the socket, so the
@@ -248,18 +252,38 @@ impl Engine {
         self.exited
     }
 
-    /// Feeds one input from the runtime, then carries out every output it caused.
+    /// Feeds one input from the runtime, then carries out every output it caused, and feeds
+    /// the inputs those produced (a notice drained at once, a write queue that overflowed).
     pub fn feed(&mut self, input: Input, io: &mut impl Io) {
         self.later.push_back(input);
         while let Some(input) = self.later.pop_front() {
+            if !self.admit(&input, io) {
+                continue;
+            }
             let now = self.now();
             self.balancer.handle(now, input);
             self.drain(io);
         }
     }
 
-    /// Handles one event from the runtime's I/O tasks: keeps its table of writers in step with
-    /// what the event says, then feeds the input.
+    /// Keeps the runtime's table of writers and the book of drain notices in step with an
+    /// input about to be fed; false for a `Drained` no longer owed (the connection ended, or
+    /// the core closed it, since the notice was queued), which is dropped.
+    fn admit(&mut self, input: &Input, io: &mut impl Io) -> bool {
+        match input {
+            Input::Connected { conn } => io.established(*conn),
+            Input::Closed { conn, .. } | Input::ConnectFailed { conn } => {
+                io.forget(*conn);
+                self.drains.ended(*conn);
+            }
+            Input::Drained { conn } => return self.drains.paid(*conn),
+            _ => {}
+        }
+        true
+    }
+
+    /// Handles one event from the runtime's I/O tasks: registers the writer of a connection
+    /// it opened, then feeds the input.
     pub fn event<I: Io>(&mut self, event: Event<I::Writer>, io: &mut I) {
         let input = match event {
             Event::Input(input) => input,
@@ -272,16 +296,6 @@ impl Engine {
                 input
             }
         };
-        match &input {
-            Input::Connected { conn } => io.established(*conn),
-            Input::Closed { conn, .. } | Input::ConnectFailed { conn } => {
-                io.forget(*conn);
-                self.drains.ended(*conn);
-            }
-            // The connection ended (or the core closed it) since the notice was queued.
-            Input::Drained { conn } if !self.drains.paid(*conn) => return,
-            _ => {}
-        }
         self.feed(input, io);
     }
 
@@ -356,8 +370,12 @@ impl Engine {
             }
             Output::NotifyDrained { conn } => {
                 let queued = io.notify_drained(conn);
-                if queued == Queued::Yes {
+                if matches!(queued, Queued::Yes | Queued::Done) {
                     self.drains.owed(conn);
+                }
+                if queued == Queued::Done {
+                    // Fed after this input's other outputs, unless one of them closes `conn`.
+                    self.later.push_back(Input::Drained { conn });
                 }
                 self.queued(conn, queued, io);
             }
@@ -392,7 +410,7 @@ impl Engine {
     /// What a write or a drain notice on `conn` became: a full queue closes the connection.
     fn queued(&mut self, conn: ConnId, queued: Queued, io: &mut impl Io) {
         match queued {
-            Queued::Yes => {}
+            Queued::Yes | Queued::Done => {}
             Queued::Gone => tracing::debug!(?conn, "output for a connection that is gone"),
             Queued::Full => {
                 tracing::warn!(
@@ -549,6 +567,21 @@ mod tests {
             engine.drains.paid(ConnId(8)),
             "other connections keep theirs"
         );
+    }
+
+    #[test]
+    fn a_notice_drained_at_once_is_fed_unless_the_core_closes_the_connection_first() {
+        let (mut engine, mut io) = engine();
+        io.queued = Queued::Done;
+        engine.execute(Output::NotifyDrained { conn: CONN }, &mut io);
+        let drained = engine.later.pop_front().expect("fed next");
+        assert_eq!(drained, Input::Drained { conn: CONN });
+        assert!(engine.admit(&drained, &mut io));
+        assert!(!engine.admit(&drained, &mut io), "once");
+        engine.execute(Output::NotifyDrained { conn: CONN }, &mut io);
+        engine.execute(Output::Close { conn: CONN }, &mut io);
+        let drained = engine.later.pop_front().expect("queued");
+        assert!(!engine.admit(&drained, &mut io), "closed before it was fed");
     }
 
     #[test]

@@ -3,16 +3,17 @@
 //! read gate that pauses reading ([`ReadGate`]), and the engine's book of drain notices a
 //! connection still owes the core ([`Drains`]).
 //!
-//! A runtime gives each connection task a bounded channel of [`WriteCmd`]s and an
-//! `Arc<ReadGate>` ([`ends`]): the task reads through [`ReadGate::read`], which waits while
-//! the gate is closed and drops a read still pending when it closes, so a paused connection
-//! leaves its bytes in the socket and TCP backpressure reaches the sender.
+//! A runtime gives each connection task the two ends of [`crate::conn::ends`]: a write queue
+//! (written on directly by the core task while it is empty, on plain TCP) and a [`ReadGate`].
+//! The task reads through [`ReadGate::read`], which waits while the gate is closed and drops
+//! a read still pending when it closes, so a paused connection leaves its bytes in the socket
+//! and TCP backpressure reaches the sender.
 
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use switchboard_core::io::ConnId;
 
@@ -37,52 +38,14 @@ pub enum WriteCmd {
 pub enum Queued {
     /// Queued behind the commands before it.
     Yes,
+    /// Carried out at once, nothing queued: the bytes are in the socket (for a drain notice:
+    /// every byte written before it already was, so `Input::Drained` is due now).
+    Done,
     /// The runtime does not know the connection (closed, or never opened): nothing to do.
     Gone,
     /// The queue is full or its task ended (a peer that does not read): the engine closes
     /// the connection and reports it closed.
     Full,
-}
-
-impl Queued {
-    /// The outcome of a channel's `try_send` on a known connection.
-    pub fn sent<E>(result: Result<(), E>) -> Queued {
-        match result {
-            Ok(()) => Queued::Yes,
-            Err(_) => Queued::Full,
-        }
-    }
-}
-
-/// The core task's handle on one connection task: its write queue (`Tx`, the sending end of
-/// the runtime's channel) and its read gate.
-#[derive(Debug, Clone)]
-pub struct ConnHandle<Tx> {
-    /// Where [`WriteCmd`]s go.
-    pub tx: Tx,
-    /// Paused and resumed by the core task, waited on by the connection task.
-    pub gate: Arc<ReadGate>,
-}
-
-/// The connection task's end: the [`WriteCmd`]s of the core task, in order (`Rx`, the
-/// receiving end of the runtime's channel), and the read gate.
-#[derive(Debug)]
-pub struct ConnQueue<Rx> {
-    /// Where [`WriteCmd`]s come from.
-    pub rx: Rx,
-    /// Waited on before each read.
-    pub gate: Arc<ReadGate>,
-}
-
-/// The two ends of a new connection, around a new channel of [`WRITE_QUEUE`] commands: call
-/// when accepting a connection or starting an outbound one, before either is up.
-pub fn ends<Tx, Rx>((tx, rx): (Tx, Rx)) -> (ConnHandle<Tx>, ConnQueue<Rx>) {
-    let gate = Arc::new(ReadGate::default());
-    let handle = ConnHandle {
-        tx,
-        gate: gate.clone(),
-    };
-    (handle, ConnQueue { rx, gate })
 }
 
 /// Whether a connection's task may read, shared by the core task (which pauses and resumes
@@ -201,6 +164,7 @@ impl Drains {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn poll(future: Pin<&mut Wait<'_>>, waker: &Waker) -> Poll<()> {
         future.poll(&mut Context::from_waker(waker))
@@ -277,11 +241,5 @@ mod tests {
         assert!(!drains.paid(a), "both notices were paid");
         drains.ended(b);
         assert!(!drains.paid(b), "the connection ended first");
-    }
-
-    #[test]
-    fn a_failed_send_means_a_full_queue() {
-        assert_eq!(Queued::sent::<()>(Ok(())), Queued::Yes);
-        assert_eq!(Queued::sent(Err("full")), Queued::Full);
     }
 }

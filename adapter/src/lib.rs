@@ -8,13 +8,15 @@
 //! non-blocking std types ([`net`]), the UDP error queue ([`errqueue`]) and the start-up flow
 //! up to the point where the executor takes over ([`startup`]), the driver's core loop that
 //! turns the core's outputs into I/O requests ([`engine`]), flow control on stream connections
-//! (write queue commands, paused reading, drain notices: [`flow`]), and the bounded UDP send
+//! (write queue commands, paused reading, drain notices: [`flow`]), the two ends of a stream
+//! connection with its write queue and direct writes ([`conn`]), and the bounded UDP send
 //! queue ([`udp_queue`]).
 
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod config_file;
+pub mod conn;
 pub mod engine;
 pub mod errqueue;
 pub mod flow;

@@ -37,6 +37,41 @@ pub fn write_until_stalled(
 
 /// Reads and drops `n` bytes, failing if the stream ends or `limit` passes first.
 pub fn read_exactly(stream: &TcpStream, n: usize, limit: Duration) -> std::io::Result<()> {
+    read_checked(stream, n, limit, |_| Ok(()))
+}
+
+/// The bytes `offset..offset + len` of an endless test stream in which each byte tells its
+/// position (modulo 251, a prime, so no power-of-two write size lines up with it).
+pub fn pattern(offset: usize, len: usize) -> Vec<u8> {
+    (offset..offset + len).map(|i| (i % 251) as u8).collect()
+}
+
+/// Reads `n` bytes, failing unless they are [`pattern`]`(offset, n)`: bytes lost, repeated or
+/// out of order, the stream ending or `limit` passing first.
+pub fn read_pattern(
+    stream: &TcpStream,
+    offset: usize,
+    n: usize,
+    limit: Duration,
+) -> std::io::Result<()> {
+    let mut at = offset;
+    read_checked(stream, n, limit, |read| {
+        if read != pattern(at, read.len()) {
+            let error = format!("bytes out of order after {} bytes", at - offset);
+            return Err(std::io::Error::new(ErrorKind::InvalidData, error));
+        }
+        at += read.len();
+        Ok(())
+    })
+}
+
+/// Reads `n` bytes, passing each read to `check`.
+fn read_checked(
+    stream: &TcpStream,
+    n: usize,
+    limit: Duration,
+    mut check: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let deadline = Instant::now() + limit;
     let mut buf = vec![0; 256 * 1024];
     let mut left = n;
@@ -45,7 +80,10 @@ pub fn read_exactly(stream: &TcpStream, n: usize, limit: Duration) -> std::io::R
         stream.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
         match (&*stream).read(&mut buf[..left.min(256 * 1024)])? {
             0 => return Err(ErrorKind::UnexpectedEof.into()),
-            read => left -= read,
+            read => {
+                check(&buf[..read])?;
+                left -= read;
+            }
         }
     }
     Ok(())
@@ -64,6 +102,10 @@ mod tests {
         let written = write_until_stalled(&writer, cap, Duration::from_millis(200)).unwrap();
         assert!(written > 0 && written < cap, "{written}");
         read_exactly(&reader, written, Duration::from_secs(10)).unwrap();
+        (&writer).write_all(&pattern(7, 1000)).unwrap();
+        let wrong = read_pattern(&reader, 8, 1, Duration::from_secs(10));
+        assert_eq!(wrong.unwrap_err().kind(), ErrorKind::InvalidData);
+        read_pattern(&reader, 8, 999, Duration::from_secs(10)).unwrap();
         drop(writer);
         let more = read_exactly(&reader, 1, Duration::from_secs(10));
         assert_eq!(more.unwrap_err().kind(), ErrorKind::UnexpectedEof);

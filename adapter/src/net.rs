@@ -144,6 +144,13 @@ pub fn tcp_connect_socket(local: Option<IpAddr>, to: SocketAddr) -> io::Result<S
     Ok(socket)
 }
 
+/// Shuts down the sending side of a connected TCP socket that tasks share (so none can take
+/// it by `&mut`): call when a connection's task closes a plain connection after its last
+/// write.
+pub fn shutdown_write(socket: &impl std::os::fd::AsFd) -> io::Result<()> {
+    socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write)
+}
+
 /// A listening socket of a [`ListenerSpec`], bound, for the runtime to adopt.
 #[derive(Debug)]
 pub enum Listening {

@@ -1,33 +1,113 @@
 //! Stream connections on smol: accept loops, outbound connects, and the per-connection task
-//! that reads into inputs (unless its read gate is closed) and writes what the core asks for,
-//! in order. TLS is the one layer added here (futures-rustls); every deadline is the core's,
-//! which closes what takes too long.
+//! that reads into inputs (unless its read gate is closed) and writes what the core queued, in
+//! order. A plain TCP stream is shared with the core task, which writes on it directly while
+//! nothing is queued ([`switchboard_adapter::conn`]). TLS is the one layer added here
+//! (futures-rustls); every deadline is the core's, which closes what takes too long.
 
 use crate::driver::Event;
 use crate::spawn;
 use bytes::Bytes;
 use futures_rustls::{TlsAcceptor, TlsConnector};
 use nix::errno::Errno;
-use smol::channel::{self, Receiver, Sender};
+use smol::channel::Sender;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use smol::{future, Async, Timer};
+use smol::{future, ready, Async, Timer};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use switchboard_adapter::conn::{self, Batch, ConnHandle, ConnQueue, DirectWrite, Step};
 use switchboard_adapter::engine::TlsClientSetup;
-use switchboard_adapter::flow::{self, ConnHandle, ConnQueue, WriteCmd, WRITE_QUEUE};
 use switchboard_adapter::ids::ConnIds;
 use switchboard_core::io::{CloseReason, ConnId, Input, ListenerId};
 
 /// The core task's handle on a connection.
-pub type Handle = ConnHandle<Sender<WriteCmd>>;
+pub type Handle = ConnHandle<Plain>;
 /// A connection task's end.
-pub type Queue = ConnQueue<Receiver<WriteCmd>>;
+pub type Queue = ConnQueue<Plain>;
 
 /// The two ends of a new connection.
 pub fn writer() -> (Handle, Queue) {
-    flow::ends(channel::bounded(WRITE_QUEUE))
+    conn::ends()
+}
+
+/// A plain TCP stream, shared by its connection's task and the core task. Reading waits for
+/// readiness before each read unless the last one filled its buffer (a short read leaves
+/// nothing to read), so a message costs one read call, not a second that would block.
+#[derive(Debug)]
+pub struct Plain {
+    socket: Arc<Async<TcpStream>>,
+    more: bool,
+}
+
+impl Plain {
+    /// A plain connection that is up: its socket is handed to the core task for direct
+    /// writes; returns the task's reading and writing ends.
+    fn up(stream: Async<TcpStream>, queue: &Queue) -> (Plain, Plain) {
+        let socket = Arc::new(stream);
+        let plain = || Plain {
+            socket: socket.clone(),
+            more: true,
+        };
+        queue.direct(plain());
+        (plain(), plain())
+    }
+}
+
+impl DirectWrite for Plain {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.socket.get_ref().write(buf)
+    }
+}
+
+impl AsyncRead for Plain {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            if !self.more {
+                ready!(self.socket.poll_readable(cx))?;
+            }
+            match self.socket.get_ref().read(buf) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.more = false,
+                read => {
+                    self.more = read.as_ref().is_ok_and(|&n| n == buf.len());
+                    return Poll::Ready(read);
+                }
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Plain {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self.socket).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self.socket).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The socket closes when the task ends and the core task let go of it.
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// Accepts connections on `socket` until the task is cancelled (listener closed) or the core
@@ -67,16 +147,20 @@ pub async fn accept(
         let (events, tls) = (events.clone(), tls.clone());
         spawn(async move {
             let Some(tls) = tls else {
-                return run(conn, stream, queue, events).await;
+                let (rd, wr) = Plain::up(stream, &queue);
+                return run(conn, rd, wr, queue, events).await;
             };
             // Nothing is written before the handshake: any command now is the core's close.
             let handshake = future::or(async { Some(tls.accept(stream).await) }, async {
-                let _ = queue.rx.recv().await;
+                queue.take(&mut Batch::default()).await;
                 None
             });
             match handshake.await {
                 None => {}
-                Some(Ok(stream)) => run(conn, stream, queue, events).await,
+                Some(Ok(stream)) => {
+                    let (rd, wr) = smol::io::split(stream);
+                    run(conn, rd, wr, queue, events).await;
+                }
                 Some(Err(error)) => {
                     tracing::debug!(?listener, %peer, %error, "TLS handshake failed");
                     closed(&events, conn, CloseReason::IoError).await;
@@ -121,11 +205,15 @@ pub async fn connect(
         }
     };
     let Some(tls) = tls else {
-        return established(conn, stream, queue, events).await;
+        let (rd, wr) = Plain::up(stream, &queue);
+        return established(conn, rd, wr, queue, events).await;
     };
     let connector = TlsConnector::from(tls.config);
     match connector.connect(tls.server_name, stream).await {
-        Ok(stream) => established(conn, stream, queue, events).await,
+        Ok(stream) => {
+            let (rd, wr) = smol::io::split(stream);
+            established(conn, rd, wr, queue, events).await;
+        }
         Err(error) => {
             tracing::warn!(?conn, %to, %error, "outbound TLS handshake failed");
             let _ = events
@@ -135,16 +223,17 @@ pub async fn connect(
     }
 }
 
-async fn established<S>(conn: ConnId, stream: S, queue: Queue, events: Sender<Event>)
+async fn established<R, W>(conn: ConnId, rd: R, wr: W, queue: Queue, events: Sender<Event>)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
 {
     if events
         .send(Event::Input(Input::Connected { conn }))
         .await
         .is_ok()
     {
-        run(conn, stream, queue, events).await;
+        run(conn, rd, wr, queue, events).await;
     }
 }
 
@@ -154,21 +243,25 @@ async fn closed(events: &Sender<Event>, conn: ConnId, reason: CloseReason) {
         .await;
 }
 
+/// Reads after which a connection's task lets other tasks run, even if the socket always had
+/// more to read (and at once after a read that filled the buffer).
+const YIELD_EVERY: u32 = 8;
+
 /// Runs one connection until its writer ends (the core asked to close it, a write failed, or
 /// the core task dropped it after `Closed`). Reading waits while the gate is closed (a read
 /// under way is dropped), and stops at end of stream or error, which is reported as `Closed`
-/// at once; writes already queued still go out, and a drain notice is reported once the
-/// writes before it are flushed.
-async fn run<S>(conn: ConnId, stream: S, queue: Queue, events: Sender<Event>)
+/// at once; writes already queued still go out, each batch of them at once, and a drain
+/// notice is reported once the writes before it are flushed.
+async fn run<R, W>(conn: ConnId, mut rd: R, mut wr: W, queue: Queue, events: Sender<Event>)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
 {
-    let Queue { rx, gate } = queue;
-    let (mut rd, mut wr) = smol::io::split(stream);
     let read = pin!(async {
         let mut buf = vec![0; 64 * 1024];
+        let mut reads = 0u32;
         loop {
-            let Some(read) = gate.read(rd.read(&mut buf)).await else {
+            let Some(read) = queue.gate().read(rd.read(&mut buf)).await else {
                 continue;
             };
             match read {
@@ -184,33 +277,41 @@ where
                         return CloseReason::IoError;
                     }
                     // A peer that sends without pause must not keep other tasks waiting.
-                    future::yield_now().await;
+                    reads = reads.wrapping_add(1);
+                    if n == buf.len() || reads % YIELD_EVERY == 0 {
+                        future::yield_now().await;
+                    }
                 }
             }
         }
     });
     let mut write = pin!(async {
-        while let Ok(cmd) = rx.recv().await {
-            let notify = matches!(cmd, WriteCmd::Notify);
-            let written = match cmd {
-                WriteCmd::Data(bytes) => wr.write_all(&bytes).await,
-                WriteCmd::Notify => Ok(()),
-                WriteCmd::Close => break,
-            };
-            // Push out what a TLS layer still buffers before a notice, and once nothing else
-            // is queued.
-            let flushed = match written {
-                Ok(()) if notify || rx.is_empty() => wr.flush().await,
-                other => other,
-            };
-            if let Err(error) = flushed {
+        let mut batch = Batch::default();
+        while queue.take(&mut batch).await {
+            while let Some(step) = batch.step() {
+                let written = match step {
+                    Step::Write => write_batch(&mut wr, &mut batch).await,
+                    // What a TLS layer still buffers goes out before the notice.
+                    Step::Notify => wr.flush().await,
+                    Step::Close => {
+                        let _ = wr.close().await;
+                        return CloseReason::Requested;
+                    }
+                };
+                if let Err(error) = written {
+                    tracing::debug!(?conn, %error, "write failed");
+                    return CloseReason::IoError;
+                }
+                let drained = Event::Input(Input::Drained { conn });
+                if step == Step::Notify && events.send(drained).await.is_err() {
+                    return CloseReason::IoError;
+                }
+            }
+            if let Err(error) = wr.flush().await {
                 tracing::debug!(?conn, %error, "write failed");
                 return CloseReason::IoError;
             }
-            let drained = Event::Input(Input::Drained { conn });
-            if notify && events.send(drained).await.is_err() {
-                return CloseReason::IoError;
-            }
+            queue.done();
         }
         let _ = wr.close().await;
         CloseReason::Requested
@@ -223,4 +324,17 @@ where
     if was_read {
         write.await;
     }
+}
+
+/// Writes the leading data of `batch`, as few vectored writes as the socket allows.
+async fn write_batch(wr: &mut (impl AsyncWrite + Unpin), batch: &mut Batch) -> io::Result<()> {
+    while batch.has_data() {
+        let mut slices = [IoSlice::new(&[]); conn::MAX_SLICES];
+        let n = batch.slices(&mut slices);
+        match wr.write_vectored(&slices[..n]).await? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            written => batch.advance(written),
+        }
+    }
+    Ok(())
 }

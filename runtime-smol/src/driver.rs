@@ -22,7 +22,7 @@ use std::task::Poll;
 use std::time::Instant;
 use switchboard_adapter::engine::{self, Engine, Io, RunError, TlsClientSetup};
 use switchboard_adapter::engine::{BURST, EVENT_QUEUE, STOP_LIMIT};
-use switchboard_adapter::flow::{Queued, WriteCmd};
+use switchboard_adapter::flow::Queued;
 use switchboard_adapter::ids::ConnIds;
 use switchboard_adapter::net::{self, Listening};
 use switchboard_adapter::startup::Start;
@@ -156,13 +156,6 @@ impl SmolIo {
             events,
         }
     }
-
-    fn queue(&self, conn: ConnId, cmd: WriteCmd) -> Queued {
-        match self.conns.get(&conn) {
-            Some(w) => Queued::sent(w.handle.tx.try_send(cmd)),
-            None => Queued::Gone,
-        }
-    }
 }
 
 impl Io for SmolIo {
@@ -217,16 +210,20 @@ impl Io for SmolIo {
     }
 
     fn write(&mut self, conn: ConnId, payload: Bytes) -> Queued {
-        self.queue(conn, WriteCmd::Data(payload))
+        self.conns
+            .get(&conn)
+            .map_or(Queued::Gone, |w| w.handle.write(payload))
     }
 
     fn notify_drained(&mut self, conn: ConnId) -> Queued {
-        self.queue(conn, WriteCmd::Notify)
+        self.conns
+            .get(&conn)
+            .map_or(Queued::Gone, |w| w.handle.notify_drained())
     }
 
     fn pause_reading(&mut self, conn: ConnId, paused: bool) {
         if let Some(w) = self.conns.get(&conn) {
-            w.handle.gate.set_paused(paused);
+            w.handle.pause_reading(paused);
         }
     }
 
@@ -235,7 +232,7 @@ impl Io for SmolIo {
             // Given up by the core while connecting: dropping the task cancels it, with
             // nothing to flush. Else the task flushes what is queued and closes.
             if w.connecting.is_none() {
-                let _ = w.handle.tx.try_send(WriteCmd::Close);
+                w.handle.close();
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Flow control on loopback connections: a paused connection leaves its bytes in the socket
-//! (the peer's writes stall) until resumed, and a drain notice comes back only once the
-//! writes queued before it are written.
+//! (the peer's writes stall) until resumed, a drain notice comes back only once the writes
+//! queued before it are written, and writes the core task makes directly on the socket keep
+//! their order with queued ones.
 
 use crate::driver::{Event, SmolIo};
 use bytes::Bytes;
@@ -81,12 +82,16 @@ fn a_paused_connection_is_not_read_until_resumed() {
 fn a_drain_notice_follows_the_writes_before_it() {
     run(async {
         let (mut io, inbox, peer) = connected(false).await;
-        assert_eq!(io.notify_drained(CONN), Queued::Yes);
+        assert_eq!(
+            io.notify_drained(CONN),
+            Queued::Done,
+            "nothing pending: at once"
+        );
         let drained = Input::Drained { conn: CONN };
-        assert_eq!(next(&inbox).await, drained, "nothing pending: at once");
         let chunk = Bytes::from(vec![7; 1 << 20]);
         for _ in 0..MUCH >> 20 {
-            assert_eq!(io.write(CONN, chunk.clone()), Queued::Yes);
+            let queued = io.write(CONN, chunk.clone());
+            assert!(matches!(queued, Queued::Yes | Queued::Done), "{queued:?}");
         }
         assert_eq!(io.notify_drained(CONN), Queued::Yes);
         let early = within(QUIET, inbox.recv()).await;
@@ -104,4 +109,83 @@ fn pause_resume_and_notices_of_unknown_connections_are_ignored() {
     io.pause_reading(CONN, true);
     assert_eq!(io.notify_drained(CONN), Queued::Gone);
     assert!(inbox.try_recv().is_err());
+}
+
+/// Writes [`loopback::pattern`] from `*sent` in chunks of various sizes until one is queued
+/// (the peer does not read and the socket is full), then `more` chunks, all queued; returns
+/// how many bytes went straight to the socket.
+fn fill(io: &mut SmolIo, sent: &mut usize, more: usize) -> usize {
+    let (mut direct, mut queued) = (0, 0);
+    while queued <= more {
+        let len = 20_000 + *sent % 40_000;
+        let chunk = Bytes::from(loopback::pattern(*sent, len));
+        *sent += len;
+        match io.write(CONN, chunk) {
+            Queued::Done => {
+                assert_eq!(queued, 0, "written directly after a queued write");
+                direct += len;
+            }
+            Queued::Yes => queued += 1,
+            Queued::Gone | Queued::Full => panic!("connection lost"),
+        }
+    }
+    direct
+}
+
+#[test]
+fn direct_and_queued_writes_arrive_in_order_when_the_peer_reads_late() {
+    run(async {
+        let (mut io, inbox, peer) = connected(false).await;
+        let mut sent = 0;
+        let direct = fill(&mut io, &mut sent, 400);
+        assert!(direct > 0, "no direct write");
+        // The peer reads what is in the socket: it has room, but what is queued (far more than
+        // it holds) goes first.
+        loopback::read_pattern(&peer, 0, direct, LIMIT).unwrap();
+        std::thread::sleep(QUIET);
+        let chunk = Bytes::from(loopback::pattern(sent, 1000));
+        sent += 1000;
+        assert_eq!(io.write(CONN, chunk), Queued::Yes, "behind the queue");
+        assert_eq!(io.notify_drained(CONN), Queued::Yes, "writes are queued");
+        let reader = unblock(move || {
+            loopback::read_pattern(&peer, direct, sent - direct, LIMIT).map(|()| peer)
+        });
+        assert_eq!(next(&inbox).await, Input::Drained { conn: CONN });
+        let peer = reader.await.unwrap();
+        // The queue is empty again: straight to the socket, after the rest.
+        let chunk = Bytes::from(loopback::pattern(sent, 1000));
+        assert_eq!(io.write(CONN, chunk), Queued::Done);
+        assert_eq!(io.notify_drained(CONN), Queued::Done);
+        let reader = unblock(move || loopback::read_pattern(&peer, sent, 1000, LIMIT));
+        reader.await.unwrap();
+    });
+}
+
+#[test]
+fn a_close_after_direct_writes_sends_them_all_first() {
+    run(async {
+        for more in [0, 20] {
+            let (mut io, inbox, peer) = connected(false).await;
+            let mut sent = 0;
+            if more == 0 {
+                // Direct writes only.
+                for len in [1, 1000, 30_000] {
+                    let chunk = Bytes::from(loopback::pattern(sent, len));
+                    assert_eq!(io.write(CONN, chunk), Queued::Done);
+                    sent += len;
+                }
+            } else {
+                fill(&mut io, &mut sent, more);
+            }
+            io.close(CONN);
+            let reader = unblock(move || {
+                loopback::read_pattern(&peer, 0, sent, LIMIT)?;
+                loopback::read_exactly(&peer, 1, LIMIT)
+            });
+            let end = reader.await.unwrap_err();
+            assert_eq!(end.kind(), std::io::ErrorKind::UnexpectedEof, "{end}");
+            let closed = next(&inbox).await;
+            assert!(matches!(closed, Input::Closed { .. }), "{closed:?}");
+        }
+    });
 }

@@ -1,30 +1,96 @@
 //! Stream connections on tokio: accept loops, outbound connects, and the per-connection task
-//! that reads into inputs (unless its read gate is closed) and writes what the core asks for,
-//! in order. TLS is the one layer added here (tokio-rustls); every deadline is the core's,
-//! which closes what takes too long.
+//! that reads into inputs (unless its read gate is closed) and writes what the core queued, in
+//! order. A plain TCP stream is shared with the core task, which writes on it directly while
+//! nothing is queued ([`switchboard_adapter::conn`]). TLS is the one layer added here
+//! (tokio-rustls); every deadline is the core's, which closes what takes too long.
 
 use crate::driver::Event;
 use bytes::BytesMut;
+use std::io::{self, IoSlice};
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
+use switchboard_adapter::conn::{self, Batch, ConnHandle, ConnQueue, DirectWrite, Step};
 use switchboard_adapter::engine::TlsClientSetup;
-use switchboard_adapter::flow::{self, ConnHandle, ConnQueue, WriteCmd, WRITE_QUEUE};
 use switchboard_adapter::ids::ConnIds;
 use switchboard_core::io::{CloseReason, ConnId, Input, ListenerId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// The core task's handle on a connection.
-pub type Handle = ConnHandle<mpsc::Sender<WriteCmd>>;
+pub type Handle = ConnHandle<Plain>;
 /// A connection task's end.
-pub type Queue = ConnQueue<mpsc::Receiver<WriteCmd>>;
+pub type Queue = ConnQueue<Plain>;
 
 /// The two ends of a new connection.
 pub fn writer() -> (Handle, Queue) {
-    flow::ends(mpsc::channel(WRITE_QUEUE))
+    conn::ends()
+}
+
+/// The writing half of a plain TCP stream, shared by its connection's task and the core task.
+#[derive(Debug, Clone)]
+pub struct Plain(Arc<OwnedWriteHalf>);
+
+impl Plain {
+    /// A plain connection that is up: its writing half is handed to the core task for direct
+    /// writes; returns the task's reading and writing ends.
+    fn up(stream: TcpStream, queue: &Queue) -> (OwnedReadHalf, Plain) {
+        let (rd, wr) = stream.into_split();
+        let wr = Plain(Arc::new(wr));
+        queue.direct(wr.clone());
+        (rd, wr)
+    }
+
+    fn stream(&self) -> &TcpStream {
+        (*self.0).as_ref()
+    }
+}
+
+impl DirectWrite for Plain {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+}
+
+impl AsyncWrite for Plain {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.stream().poll_write_ready(cx))?;
+            match self.0.try_write_vectored(bufs) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(switchboard_adapter::net::shutdown_write(self.stream()))
+    }
 }
 
 /// Accepts connections on `socket` until the task is aborted (listener closed) or the core
@@ -48,7 +114,7 @@ pub async fn accept(
         };
         let _ = stream.set_nodelay(true);
         let conn = ids.next();
-        let (handle, mut queue) = writer();
+        let (handle, queue) = writer();
         let opened = Event::Opened {
             conn,
             writer: handle,
@@ -64,15 +130,20 @@ pub async fn accept(
         let (events, tls) = (events.clone(), tls.clone());
         tokio::spawn(async move {
             let Some(tls) = tls else {
-                return run(conn, stream, queue, events).await;
+                let (rd, wr) = Plain::up(stream, &queue);
+                return run(conn, rd, wr, queue, events).await;
             };
             // Nothing is written before the handshake: any command now is the core's close.
+            let mut ignored = Batch::default();
             let handshake = tokio::select! {
                 result = tls.accept(stream) => result,
-                _ = queue.rx.recv() => return,
+                _ = queue.take(&mut ignored) => return,
             };
             match handshake {
-                Ok(stream) => run(conn, stream, queue, events).await,
+                Ok(stream) => {
+                    let (rd, wr) = tokio::io::split(stream);
+                    run(conn, rd, wr, queue, events).await;
+                }
                 Err(error) => {
                     tracing::debug!(?listener, %peer, %error, "TLS handshake failed");
                     closed(&events, conn, CloseReason::IoError).await;
@@ -108,11 +179,15 @@ pub async fn connect(
         }
     };
     let Some(tls) = tls else {
-        return established(conn, stream, queue, events).await;
+        let (rd, wr) = Plain::up(stream, &queue);
+        return established(conn, rd, wr, queue, events).await;
     };
     let connector = TlsConnector::from(tls.config);
     match connector.connect(tls.server_name, stream).await {
-        Ok(stream) => established(conn, stream, queue, events).await,
+        Ok(stream) => {
+            let (rd, wr) = tokio::io::split(stream);
+            established(conn, rd, wr, queue, events).await;
+        }
         Err(error) => {
             tracing::warn!(?conn, %to, %error, "outbound TLS handshake failed");
             let _ = events
@@ -122,16 +197,17 @@ pub async fn connect(
     }
 }
 
-async fn established<S>(conn: ConnId, stream: S, queue: Queue, events: mpsc::Sender<Event>)
+async fn established<R, W>(conn: ConnId, rd: R, wr: W, queue: Queue, events: mpsc::Sender<Event>)
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
 {
     if events
         .send(Event::Input(Input::Connected { conn }))
         .await
         .is_ok()
     {
-        run(conn, stream, queue, events).await;
+        run(conn, rd, wr, queue, events).await;
     }
 }
 
@@ -144,21 +220,20 @@ async fn closed(events: &mpsc::Sender<Event>, conn: ConnId, reason: CloseReason)
 /// Runs one connection until its writer ends (the core asked to close it, a write failed, or
 /// the core task dropped it after `Closed`). Reading waits while the gate is closed (a read
 /// under way is dropped), and stops at end of stream or error, which is reported as `Closed`
-/// at once; writes already queued still go out, and a drain notice is reported once the
-/// writes before it are flushed.
-async fn run<S>(conn: ConnId, stream: S, queue: Queue, events: mpsc::Sender<Event>)
+/// at once; writes already queued still go out, each batch of them at once, and a drain
+/// notice is reported once the writes before it are flushed.
+async fn run<R, W>(conn: ConnId, mut rd: R, mut wr: W, queue: Queue, events: mpsc::Sender<Event>)
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
 {
-    let Queue { mut rx, gate } = queue;
-    let (mut rd, mut wr) = tokio::io::split(stream);
     let read = async {
         let mut buf = BytesMut::with_capacity(64 * 1024);
         loop {
             if buf.capacity() - buf.len() < 4096 {
                 buf.reserve(64 * 1024);
             }
-            let Some(read) = gate.read(rd.read_buf(&mut buf)).await else {
+            let Some(read) = queue.gate().read(rd.read_buf(&mut buf)).await else {
                 continue;
             };
             match read {
@@ -181,22 +256,32 @@ where
         }
     };
     let write = async {
-        while let Some(cmd) = rx.recv().await {
-            let notify = matches!(cmd, WriteCmd::Notify);
-            let written = match cmd {
-                WriteCmd::Data(bytes) => wr.write_all(&bytes).await,
-                // What a TLS layer still buffers goes out before the notice.
-                WriteCmd::Notify => wr.flush().await,
-                WriteCmd::Close => break,
-            };
-            if let Err(error) = written {
+        let mut batch = Batch::default();
+        while queue.take(&mut batch).await {
+            while let Some(step) = batch.step() {
+                let written = match step {
+                    Step::Write => write_batch(&mut wr, &mut batch).await,
+                    // What a TLS layer still buffers goes out before the notice.
+                    Step::Notify => wr.flush().await,
+                    Step::Close => {
+                        let _ = wr.shutdown().await;
+                        return CloseReason::Requested;
+                    }
+                };
+                if let Err(error) = written {
+                    tracing::debug!(?conn, %error, "write failed");
+                    return CloseReason::IoError;
+                }
+                let drained = Event::Input(Input::Drained { conn });
+                if step == Step::Notify && events.send(drained).await.is_err() {
+                    return CloseReason::IoError;
+                }
+            }
+            if let Err(error) = wr.flush().await {
                 tracing::debug!(?conn, %error, "write failed");
                 return CloseReason::IoError;
             }
-            let drained = Event::Input(Input::Drained { conn });
-            if notify && events.send(drained).await.is_err() {
-                return CloseReason::IoError;
-            }
+            queue.done();
         }
         let _ = wr.shutdown().await;
         CloseReason::Requested
@@ -217,4 +302,17 @@ where
             }
         }
     }
+}
+
+/// Writes the leading data of `batch`, as few vectored writes as the socket allows.
+async fn write_batch(wr: &mut (impl AsyncWrite + Unpin), batch: &mut Batch) -> io::Result<()> {
+    while batch.has_data() {
+        let mut slices = [IoSlice::new(&[]); conn::MAX_SLICES];
+        let n = batch.slices(&mut slices);
+        match wr.write_vectored(&slices[..n]).await? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            written => batch.advance(written),
+        }
+    }
+    Ok(())
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_adapter::engine::{self, Engine, Io, RunError, TlsClientSetup};
 use switchboard_adapter::engine::{BURST, EVENT_QUEUE, STOP_LIMIT};
-use switchboard_adapter::flow::{Queued, WriteCmd};
+use switchboard_adapter::flow::Queued;
 use switchboard_adapter::ids::ConnIds;
 use switchboard_adapter::net::Listening;
 use switchboard_adapter::startup::Start;
@@ -125,13 +125,6 @@ impl TokioIo {
             events,
         }
     }
-
-    fn queue(&self, conn: ConnId, cmd: WriteCmd) -> Queued {
-        match self.conns.get(&conn) {
-            Some(w) => Queued::sent(w.handle.tx.try_send(cmd)),
-            None => Queued::Gone,
-        }
-    }
 }
 
 impl Io for TokioIo {
@@ -177,16 +170,20 @@ impl Io for TokioIo {
     }
 
     fn write(&mut self, conn: ConnId, payload: Bytes) -> Queued {
-        self.queue(conn, WriteCmd::Data(payload))
+        self.conns
+            .get(&conn)
+            .map_or(Queued::Gone, |w| w.handle.write(payload))
     }
 
     fn notify_drained(&mut self, conn: ConnId) -> Queued {
-        self.queue(conn, WriteCmd::Notify)
+        self.conns
+            .get(&conn)
+            .map_or(Queued::Gone, |w| w.handle.notify_drained())
     }
 
     fn pause_reading(&mut self, conn: ConnId, paused: bool) {
         if let Some(w) = self.conns.get(&conn) {
-            w.handle.gate.set_paused(paused);
+            w.handle.pause_reading(paused);
         }
     }
 
@@ -195,9 +192,7 @@ impl Io for TokioIo {
             match w.connecting {
                 // Given up by the core while connecting: nothing to flush.
                 Some(task) => task.abort(),
-                None => {
-                    let _ = w.handle.tx.try_send(WriteCmd::Close);
-                }
+                None => w.handle.close(),
             }
         }
     }
