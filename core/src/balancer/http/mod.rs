@@ -101,6 +101,8 @@ struct Exchange {
     request_done: bool,
     /// The request matched `requestCheckPattern`.
     checked: bool,
+    /// A pooled connection failed under it: it goes on a new connection.
+    fresh_only: bool,
     sent_at: Timestamp,
     /// The final response head was relayed: how its body goes on.
     response: Option<ResponseRelay>,
@@ -135,6 +137,9 @@ struct NodeConn {
     answered: bool,
     /// The last head framed was an interim `1xx`: its `End` is not the response's.
     interim: bool,
+    /// It came from the pool: it served an earlier request and may be one the node is
+    /// closing.
+    reused: bool,
     tunnel: bool,
     /// The deadline the connection wants (see [`HttpProxy::deadline`]).
     wanted: Option<Timestamp>,
@@ -611,6 +616,7 @@ impl HttpProxy {
             http10: head.version == 0,
             replay: Some(BytesMut::new()),
             request_done: false,
+            fresh_only: false,
             sent_at: now,
             response: None,
         };
@@ -698,13 +704,18 @@ impl HttpProxy {
         else {
             return;
         };
-        let pooled = if ex.upgrade {
+        let pooled = if ex.upgrade || ex.fresh_only {
             None
         } else {
             self.pool.get_mut(&to).and_then(Vec::pop)
         };
         let upstream = match pooled {
-            Some(up) => up,
+            Some(up) => {
+                if let Some(n) = self.nodes.get_mut(&up) {
+                    n.reused = true;
+                }
+                up
+            }
             None => {
                 let tls = to.1.then(|| ClientTls {
                     server_name: to.0.ip().to_string(),
@@ -724,6 +735,7 @@ impl HttpProxy {
                         connected: false,
                         answered: false,
                         interim: false,
+                        reused: false,
                         tunnel: false,
                         wanted: None,
                     },
@@ -1136,7 +1148,11 @@ impl HttpProxy {
             return;
         }
         let sent = node.connected || was_open;
-        let retry = ex.tried.is_empty()
+        // A pooled connection the node closed at the moment it was reused (the keep-alive
+        // race, RFC 9112 §9.3.1) says nothing about the node: the request goes again on a new
+        // connection, to the same node if it is the choice, once.
+        let stale = node.reused && !ex.fresh_only;
+        let retry = (ex.tried.is_empty() || stale)
             && ex.replay.is_some()
             && (!sent || ex.idempotent)
             && !node.answered;
@@ -1147,7 +1163,9 @@ impl HttpProxy {
             "HTTP node connection lost before its answer"
         );
         if retry {
-            if let Some(failed) = node.node {
+            if stale {
+                ex.fresh_only = true;
+            } else if let Some(failed) = node.node {
                 ex.tried.push(failed);
             }
             ex.upstream = Upstream::Pending;

@@ -811,3 +811,38 @@ fn the_balancers_own_answer_to_head_has_no_body_and_the_connection_stays_in_step
     );
     assert!(!closed(&out, c));
 }
+
+#[test]
+fn a_pooled_connection_the_node_closed_sends_the_request_again_on_a_new_one_to_the_same_node() {
+    let mut h = Harness::new(Config::embedded_default(), &[("node1", 8081, "n1")]);
+    let c = h.client();
+    let out = h.send(c, "GET /1 HTTP/1.1\r\nHost: lb\r\n\r\n");
+    let [(up, 8081)] = connects(&out)[..] else {
+        panic!("{out:?}")
+    };
+    h.answer(up, OK);
+    // The node closes its idle connection just as the next request is written on it.
+    let out = h.send(c, "GET /2 HTTP/1.1\r\nHost: lb\r\n\r\n");
+    assert!(connects(&out).is_empty() && text_to(&out, up).starts_with("GET /2 "));
+    let out = h.feed(Input::Closed {
+        conn: up,
+        reason: CloseReason::PeerClosed,
+    });
+    let [(fresh, 8081)] = connects(&out)[..] else {
+        panic!("again on a new connection to the only node: {out:?}")
+    };
+    assert!(text_to(&out, fresh).starts_with("GET /2 "));
+    let out = h.answer(fresh, OK);
+    assert!(text_to(&out, c).starts_with("HTTP/1.1 200 OK"));
+    // A POST is not sent twice: it gets 502.
+    let out = h.send(
+        c,
+        "POST /3 HTTP/1.1\r\nHost: lb\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(connects(&out).is_empty());
+    let out = h.feed(Input::Closed {
+        conn: fresh,
+        reason: CloseReason::PeerClosed,
+    });
+    assert!(text_to(&out, c).starts_with("HTTP/1.1 502 "), "{out:?}");
+}
