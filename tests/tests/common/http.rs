@@ -403,8 +403,8 @@ pub fn signal(pid: u32, name: &str) {
 }
 
 /// A heartbeat client for a node the test runs itself (nginx): `start` with `properties`
-/// (plus `ip`, `version`, `sessionId` and `heartbeatPort`) until answered (at most 10 s), then
-/// `heartbeat` every second until dropped.
+/// (plus `ip`, `version`, `sessionId`, and `heartbeatPort` unless given) until answered (at
+/// most 10 s), then `heartbeat` every second until dropped.
 #[derive(Debug)]
 pub struct Registration {
     stop: Arc<AtomicBool>,
@@ -425,7 +425,9 @@ impl Registration {
         node["ip"] = LOCALHOST.into();
         node["version"] = "0".into();
         node["sessionId"] = session.to_string().into();
-        node["heartbeatPort"] = free_port().to_string().into();
+        if node.get("heartbeatPort").is_none() {
+            node["heartbeatPort"] = free_port().to_string().into();
+        }
         let start = serde_json::json!({ "start": node }).to_string();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

@@ -4,7 +4,8 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
-use crate::common::{free_port, http_post, start_balancer, Proc, LOCALHOST};
+use crate::common::http::Registration;
+use crate::common::{free_port, start_balancer, Proc, LOCALHOST};
 use futures_util::{SinkExt, StreamExt};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -13,10 +14,9 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::thread;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -287,72 +287,27 @@ impl Drop for SecureLb {
 }
 
 /// A node's heartbeat client with any SIP port properties (`wsPort`, `tcpPort`, …): `start`
-/// until answered, then `heartbeat` every second until dropped.
+/// until answered, then `heartbeat` every second until dropped. The node's own heartbeat port
+/// stays bound for as long.
 #[derive(Debug)]
 pub struct Heartbeats {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _registration: Registration,
     _own: TcpListener,
 }
 
 impl Heartbeats {
     pub fn start(lb: SocketAddr, name: &str, ports: &[(&str, u16)]) -> Heartbeats {
-        let session = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_millis();
         let own = TcpListener::bind((LOCALHOST, 0)).expect("bind node heartbeat port");
-        let mut start = serde_json::json!({
+        let mut properties = serde_json::json!({
             "hostName": name,
-            "ip": LOCALHOST,
-            "version": "0",
-            "sessionId": session.to_string(),
             "heartbeatPort": own.local_addr().expect("addr").port().to_string(),
         });
         for (key, port) in ports {
-            start[*key] = serde_json::Value::String(port.to_string());
+            properties[*key] = serde_json::Value::String(port.to_string());
         }
-        let start = serde_json::json!({ "start": start }).to_string();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match http_post(lb, &start) {
-                Ok(answer) if answer.contains(r#"{"start":"OK"}"#) => break,
-                other => {
-                    assert!(
-                        Instant::now() < deadline,
-                        "start of {name} not accepted: {other:?}"
-                    );
-                    thread::sleep(Duration::from_millis(200));
-                }
-            }
-        }
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let heartbeat = format!(r#"{{"heartbeat":{{"sessionId":{session}}}}}"#);
-        let thread = thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                for _ in 0..10 {
-                    thread::sleep(Duration::from_millis(100));
-                    if flag.load(Ordering::Relaxed) {
-                        return;
-                    }
-                }
-                let _ = http_post(lb, &heartbeat);
-            }
-        });
         Heartbeats {
-            stop,
-            thread: Some(thread),
+            _registration: Registration::start(lb, properties),
             _own: own,
-        }
-    }
-}
-
-impl Drop for Heartbeats {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }
