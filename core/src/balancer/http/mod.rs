@@ -1122,14 +1122,9 @@ impl HttpProxy {
         up: ConnId,
         was_open: bool,
     ) {
-        let Some(node) = self.nodes.remove(&up) else {
+        let Some(node) = self.forget_node(net, up) else {
             return;
         };
-        net.timers.cancel(Timer::Http(up));
-        self.flow.forget(up);
-        if let Some(idle) = self.pool.get_mut(&node.key) {
-            idle.retain(|c| *c != up);
-        }
         let Some(client) = node.client else {
             return;
         };
@@ -1179,14 +1174,20 @@ impl HttpProxy {
     }
 
     fn close_node(&mut self, net: &mut Net, up: ConnId) {
-        if let Some(node) = self.nodes.remove(&up) {
-            if let Some(idle) = self.pool.get_mut(&node.key) {
-                idle.retain(|c| *c != up);
-            }
-        }
+        self.forget_node(net, up);
+        net.close(up);
+    }
+
+    /// Drops node connection `up` from the tables, the pool, the flow control and the timer
+    /// table; returns it if it was known.
+    fn forget_node(&mut self, net: &mut Net, up: ConnId) -> Option<NodeConn> {
         self.flow.forget(up);
         net.timers.cancel(Timer::Http(up));
-        net.close(up);
+        let node = self.nodes.remove(&up)?;
+        if let Some(idle) = self.pool.get_mut(&node.key) {
+            idle.retain(|c| *c != up);
+        }
+        Some(node)
     }
 
     fn close_client(&mut self, net: &mut Net, conn: ConnId) {
