@@ -41,6 +41,7 @@ pub mod node;
 pub mod registry;
 pub mod sip;
 pub mod smpp;
+pub mod smpp_proxy;
 pub mod stats;
 pub mod time;
 pub mod ws;

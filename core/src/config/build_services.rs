@@ -127,6 +127,13 @@ pub(crate) fn read_smpp(mut s: Section<'_>, ctx: &mut Ctx) -> SmppConfig {
         mux_mode: s.flag(ctx, "muxMode", true),
         to_node_algorithm,
         to_provider_algorithm,
+        max_pdu_size: s.number(ctx, "maxPduSize", 65_536),
+        provider_window: s.number(ctx, "providerWindow", 1000),
+        provider_rate: s.number(ctx, "providerRate", 0),
+        throttle_queue_size: s.number(ctx, "throttleQueueSize", 1000),
+        throttle_queue_timeout: s.millis(ctx, "throttleQueueTimeout", 2000),
+        receipt_table_size: s.number(ctx, "receiptTableSize", 100_000),
+        receipt_timeout: s.millis(ctx, "receiptTimeout", 86_400_000),
     };
     s.finish(ctx);
     smpp

@@ -482,6 +482,26 @@ pub struct SmppConfig {
     pub to_node_algorithm: SmppToNodeAlgorithm,
     /// `toProviderAlgorithmClass`.
     pub to_provider_algorithm: SmppToProviderAlgorithm,
+    /// `maxPduSize`: the largest `command_length` accepted, in octets. Default 65536.
+    pub max_pdu_size: u32,
+    /// `providerWindow`: requests forwarded to one provider connection and not answered
+    /// yet, at most (mux mode). `0`: no limit. Default 1000.
+    pub provider_window: u32,
+    /// `providerRate`: requests per second sent to one provider connection, at most (mux
+    /// mode). `0`: no limit. Default 0.
+    pub provider_rate: u32,
+    /// `throttleQueueSize`: requests waiting for a provider's window or rate, at most per
+    /// provider connection; past it a request is answered `ESME_RTHROTTLED`. Default 1000.
+    pub throttle_queue_size: u32,
+    /// `throttleQueueTimeout`: how long a request may wait in that queue before it is
+    /// answered `ESME_RTHROTTLED`. Default 2000 ms.
+    pub throttle_queue_timeout: Duration,
+    /// `receiptTableSize`: submitted message ids remembered to route delivery receipts back
+    /// to their customer (mux mode), at most; the oldest is forgotten first. Default 100000.
+    pub receipt_table_size: u32,
+    /// `receiptTimeout`: how long a submitted message id is remembered. Default 86400000 ms
+    /// (one day).
+    pub receipt_timeout: Duration,
 }
 
 /// `<ssl>` (§8.5) with PEM files instead of Java keystores.
