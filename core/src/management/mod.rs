@@ -8,10 +8,12 @@
 //! regex to a node).
 
 mod http_metrics;
+mod smpp_metrics;
 
 use crate::http::{json_response, response};
 use crate::http_proxy::stats::HttpStats;
 use crate::node::Node;
+use crate::smpp_proxy::stats::{RemoteServer, SmppStats, SmppView};
 use crate::stats::{ResponseTimes, SipStats};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
@@ -51,6 +53,10 @@ pub struct ManagementView<'a> {
     pub http_connections: (usize, usize),
     /// Open HTTP tunnels (WebSocket).
     pub http_tunnels: usize,
+    /// SMPP balancer counters.
+    pub smpp: &'a SmppStats,
+    /// SMPP balancer snapshot: connections, the SMPP node map, windows and queues.
+    pub smpp_view: SmppView,
 }
 
 /// A side effect the balancer must carry out after answering.
@@ -239,17 +245,17 @@ fn lbstat(view: &ManagementView<'_>) -> Value {
         "activeNodes": view.nodes_ipv4.len() + view.nodes_ipv6.len(),
         "NumberOfActiveHttpConnections": view.http_connections.0 + view.http_connections.1,
         "NumberOfActiveSipConnections": view.sip_connections,
-        "NumberOfActiveSmppConnections": 0,
+        "NumberOfActiveSmppConnections": view.smpp_view.active_connections,
         "NumberOfBytesTransferred": s.body_bytes,
         "NumberOfHttpBytesToClient": view.http.bytes_to_clients,
         "NumberOfHttpBytesToServer": view.http.bytes_to_nodes,
         "NumberOfHttpRequests": view.http.requests,
         "NumberOfRequestsProcessed": s.requests_processed,
         "NumberOfResponsesProcessed": s.responses_processed,
-        "NumberOfSmppBytesToClient": 0,
-        "NumberOfSmppBytesToServer": 0,
-        "NumberOfSmppRequestsToClient": 0,
-        "NumberOfSmppRequestsToServer": 0,
+        "NumberOfSmppBytesToClient": view.smpp.bytes_to_client,
+        "NumberOfSmppBytesToServer": view.smpp.bytes_to_server,
+        "NumberOfSmppRequestsToClient": view.smpp.requests_to_client,
+        "NumberOfSmppRequestsToServer": view.smpp.requests_to_server,
         "NumberOfActiveCalls": view.active_calls.map_or(-1, |n| n as i64),
     }})
 }
@@ -276,6 +282,23 @@ fn node_json(node: &Node, stats: &SipStats) -> Value {
     })
 }
 
+/// One entry of the SMPP node map, shaped like [`node_json`]'s nodes: the port is the
+/// `smppPort` property; what a remote server does not have (a heartbeat time stamp, flags, a
+/// response time) shows as for a node without it. `boundConnections` is an addition.
+fn remote_server_json(server: &RemoteServer) -> Value {
+    json!({
+        "hostName": server.host,
+        "ip": server.ip,
+        "timeStamp": 0,
+        "properties": { "smppPort": server.port.to_string() },
+        "gracefulShutdown": false,
+        "bad": false,
+        "state": "up",
+        "lastResponseTimeMs": null,
+        "boundConnections": server.bound_connections,
+    })
+}
+
 fn lbinfo(view: &ManagementView<'_>) -> Value {
     let list = |nodes: &[&Node]| {
         nodes
@@ -286,7 +309,12 @@ fn lbinfo(view: &ManagementView<'_>) -> Value {
     json!({ "Nodes info": {
         "nodesIPv4": list(&view.nodes_ipv4),
         "nodesIPv6": list(&view.nodes_ipv6),
-        "smppRemoteServers": [],
+        "smppRemoteServers": view
+            .smpp_view
+            .remote_servers
+            .iter()
+            .map(remote_server_json)
+            .collect::<Vec<_>>(),
     }})
 }
 
@@ -481,6 +509,9 @@ fn metrics(view: &ManagementView<'_>) -> String {
         &sip_times,
     );
     http_metrics::write(&mut out, view, &label);
+    if view.smpp_view.enabled {
+        smpp_metrics::write(&mut out, view);
+    }
     out
 }
 

@@ -1,6 +1,8 @@
 use super::*;
 use crate::http_proxy::stats::HttpStats;
 use crate::node::{NodeId, NodeKey, NodePorts, Version};
+use crate::smpp::{CommandId, CommandStatus};
+use crate::smpp_proxy::stats::{RemoteServer, SmppStats, SmppView};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
 
@@ -58,6 +60,7 @@ fn with_view<R>(credentials: Option<(&str, &str)>, f: impl FnOnce(&ManagementVie
     http.response(200);
     http.bytes_to_nodes = 300;
     http.bytes_to_clients = 700;
+    let smpp = SmppStats::default();
     let view = ManagementView {
         stats: &stats,
         nodes_ipv4: vec![&n],
@@ -72,6 +75,8 @@ fn with_view<R>(credentials: Option<(&str, &str)>, f: impl FnOnce(&ManagementVie
         http: &http,
         http_connections: (3, 2),
         http_tunnels: 0,
+        smpp: &smpp,
+        smpp_view: SmppView::default(),
     };
     f(&view)
 }
@@ -237,6 +242,7 @@ fn node_state_response_times_and_failover_counters_are_reported() {
     http.node(n.id)
         .response_times
         .observe(Duration::from_millis(2));
+    let smpp = SmppStats::default();
     let view = ManagementView {
         stats: &stats,
         nodes_ipv4: vec![&n],
@@ -251,6 +257,8 @@ fn node_state_response_times_and_failover_counters_are_reported() {
         http: &http,
         http_connections: (1, 1),
         http_tunnels: 1,
+        smpp: &smpp,
+        smpp_view: SmppView::default(),
     };
     let (info, _) = ask("/lbinfo", &view);
     let info: Value = serde_json::from_str(body(&info)).unwrap();
@@ -285,4 +293,212 @@ fn node_state_response_times_and_failover_counters_are_reported() {
     ] {
         assert!(metrics.contains(&line), "missing {line}\n{metrics}");
     }
+}
+
+/// SMPP counters of a mux-mode run: two customers of one system_id, two providers.
+fn smpp_stats() -> SmppStats {
+    let mut s = SmppStats::default();
+    for _ in 0..3 {
+        s.received(CommandId::SUBMIT_SM);
+    }
+    s.received(CommandId::DELIVER_SM_RESP);
+    s.received(CommandId::SUBMIT_SM_RESP);
+    s.to_server(61, true);
+    s.to_server(61, true);
+    s.to_server(16, false);
+    s.to_client(17, false);
+    s.to_client(40, true);
+    s.answered(CommandStatus::RSYSERR);
+    s.answered(CommandStatus::RSYSERR);
+    s.answered(CommandStatus::RTHROTTLED);
+    s.answered(CommandStatus(0x0000_0400));
+    s.unbound_connections_closed = 1;
+    s.response_timeouts = 2;
+    s.provider_losses = 3;
+    s.rebinds = 4;
+    s.receipts_matched = 5;
+    s.receipts_unmatched = 6;
+    let p = s.provider("10.0.0.1:2775");
+    p.request();
+    p.request();
+    p.response(CommandStatus::ROK, Duration::from_millis(2));
+    p.response(CommandStatus::RTHROTTLED, Duration::from_millis(40));
+    let c = s.customer("acme\"x");
+    c.request();
+    c.response(CommandStatus::ROK, Duration::from_millis(7));
+    s
+}
+
+fn smpp_view() -> SmppView {
+    SmppView {
+        enabled: true,
+        mux_mode: true,
+        customer_connections: 2,
+        provider_connections: 2,
+        active_connections: 3,
+        remote_servers: vec![
+            RemoteServer {
+                host: "smsc-a.example".into(),
+                ip: "10.0.0.1".into(),
+                port: 2775,
+                bound_connections: 1,
+                from_heartbeat: false,
+            },
+            RemoteServer {
+                host: "10.0.0.2".into(),
+                ip: "10.0.0.2".into(),
+                port: 2776,
+                bound_connections: 0,
+                from_heartbeat: false,
+            },
+        ],
+        provider_windows: BTreeMap::from([("10.0.0.1:2775".to_owned(), 7)]),
+        provider_queues: BTreeMap::from([("10.0.0.1:2775".to_owned(), 2)]),
+        customer_windows: BTreeMap::from([("acme\"x".to_owned(), 1)]),
+        receipt_entries: 9,
+    }
+}
+
+fn with_smpp<R>(view: SmppView, f: impl FnOnce(&ManagementView<'_>) -> R) -> R {
+    let stats = SipStats::default();
+    let http = HttpStats::default();
+    let smpp = smpp_stats();
+    let view = ManagementView {
+        stats: &stats,
+        nodes_ipv4: vec![],
+        nodes_ipv6: vec![],
+        all_nodes: vec![],
+        active_calls: None,
+        sip_connections: 0,
+        pending_requests: 0,
+        pending_evictions: 0,
+        credentials: None,
+        shutdown_timeout: Duration::from_secs(10),
+        http: &http,
+        http_connections: (0, 0),
+        http_tunnels: 0,
+        smpp: &smpp,
+        smpp_view: view,
+    };
+    f(&view)
+}
+
+#[test]
+fn lbstat_reports_the_smpp_counters() {
+    with_smpp(smpp_view(), |view| {
+        let (resp, _) = ask("/lbstat", view);
+        let v: Value = serde_json::from_str(body(&resp)).unwrap();
+        let m = &v["Metrics"];
+        assert_eq!(m["NumberOfActiveSmppConnections"], 3);
+        assert_eq!(m["NumberOfSmppBytesToServer"], 138);
+        assert_eq!(m["NumberOfSmppBytesToClient"], 57);
+        assert_eq!(m["NumberOfSmppRequestsToServer"], 2);
+        assert_eq!(m["NumberOfSmppRequestsToClient"], 1);
+    });
+    with_view(None, |view| {
+        let (resp, _) = ask("/lbstat", view);
+        let v: Value = serde_json::from_str(body(&resp)).unwrap();
+        assert_eq!(v["Metrics"]["NumberOfActiveSmppConnections"], 0);
+        assert_eq!(v["Metrics"]["NumberOfSmppBytesToServer"], 0);
+    });
+}
+
+#[test]
+fn lbinfo_lists_the_smpp_remote_servers_like_nodes() {
+    with_smpp(smpp_view(), |view| {
+        let (resp, _) = ask("/lbinfo", view);
+        let v: Value = serde_json::from_str(body(&resp)).unwrap();
+        let servers = v["Nodes info"]["smppRemoteServers"].as_array().unwrap();
+        assert_eq!(servers.len(), 2);
+        let a = &servers[0];
+        assert_eq!(a["hostName"], "smsc-a.example");
+        assert_eq!(a["ip"], "10.0.0.1");
+        assert_eq!(a["properties"]["smppPort"], "2775");
+        assert_eq!(a["timeStamp"], 0);
+        assert_eq!(a["gracefulShutdown"], false);
+        assert_eq!(a["bad"], false);
+        assert_eq!(a["state"], "up");
+        assert_eq!(a["lastResponseTimeMs"], Value::Null);
+        assert_eq!(a["boundConnections"], 1);
+        assert_eq!(servers[1]["properties"]["smppPort"], "2776");
+        assert_eq!(servers[1]["boundConnections"], 0);
+        // Same keys as a heartbeat node's entry, plus boundConnections.
+        let node_keys: Vec<_> = {
+            let (resp, _) = with_view(None, |view| ask("/lbinfo", view));
+            let v: Value = serde_json::from_str(body(&resp)).unwrap();
+            v["Nodes info"]["nodesIPv4"][0]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        for key in node_keys {
+            assert!(a.get(&key).is_some(), "missing {key}");
+        }
+    });
+    with_view(None, |view| {
+        let (resp, _) = ask("/lbinfo", view);
+        let v: Value = serde_json::from_str(body(&resp)).unwrap();
+        assert_eq!(v["Nodes info"]["smppRemoteServers"], serde_json::json!([]));
+    });
+}
+
+#[test]
+fn metrics_have_the_smpp_families_while_smpp_runs() {
+    let metrics = with_smpp(smpp_view(), |view| ask("/metrics", view).0);
+    let provider = "provider=\"10.0.0.1:2775\"";
+    let customer = "system_id=\"acme\\\"x\"";
+    for line in [
+        "switchboard_smpp_requests_total{command=\"submit_sm\"} 3".to_owned(),
+        "switchboard_smpp_responses_total{command=\"deliver_sm_resp\"} 1".to_owned(),
+        "switchboard_smpp_responses_total{command=\"submit_sm_resp\"} 1".to_owned(),
+        "switchboard_smpp_balancer_answers_total{status=\"0x00000008\",name=\"ESME_RSYSERR\"} 2"
+            .to_owned(),
+        "switchboard_smpp_balancer_answers_total{status=\"0x00000058\",name=\"ESME_RTHROTTLED\"} 1"
+            .to_owned(),
+        "switchboard_smpp_balancer_answers_total{status=\"0x00000400\"} 1".to_owned(),
+        "switchboard_smpp_bytes_total{direction=\"to_server\"} 138".to_owned(),
+        "switchboard_smpp_bytes_total{direction=\"to_client\"} 57".to_owned(),
+        "switchboard_smpp_requests_sent_total{direction=\"to_server\"} 2".to_owned(),
+        "switchboard_smpp_requests_sent_total{direction=\"to_client\"} 1".to_owned(),
+        "switchboard_smpp_connections{side=\"customer\"} 2".to_owned(),
+        "switchboard_smpp_connections{side=\"provider\"} 2".to_owned(),
+        "switchboard_smpp_unbound_connections_closed_total 1".to_owned(),
+        "switchboard_smpp_response_timeouts_total 2".to_owned(),
+        "switchboard_smpp_provider_losses_total 3".to_owned(),
+        "switchboard_smpp_rebinds_total 4".to_owned(),
+        "switchboard_smpp_receipts_total{result=\"matched\"} 5".to_owned(),
+        "switchboard_smpp_receipts_total{result=\"unmatched\"} 6".to_owned(),
+        "switchboard_smpp_receipt_entries 9".to_owned(),
+        format!("switchboard_smpp_provider_requests_total{{{provider}}} 2"),
+        format!("switchboard_smpp_provider_responses_total{{{provider}}} 2"),
+        format!("switchboard_smpp_provider_error_responses_total{{{provider}}} 1"),
+        format!("switchboard_smpp_provider_throttled_total{{{provider}}} 1"),
+        format!("switchboard_smpp_provider_window{{{provider}}} 7"),
+        format!("switchboard_smpp_provider_queue{{{provider}}} 2"),
+        format!("switchboard_smpp_provider_response_seconds_bucket{{{provider},le=\"0.0025\"}} 1"),
+        format!("switchboard_smpp_provider_response_seconds_bucket{{{provider},le=\"+Inf\"}} 2"),
+        format!("switchboard_smpp_provider_response_seconds_sum{{{provider}}} 0.042"),
+        format!("switchboard_smpp_provider_response_seconds_count{{{provider}}} 2"),
+        format!("switchboard_smpp_customer_requests_total{{{customer}}} 1"),
+        format!("switchboard_smpp_customer_responses_total{{{customer}}} 1"),
+        format!("switchboard_smpp_customer_window{{{customer}}} 1"),
+        format!("switchboard_smpp_customer_response_seconds_count{{{customer}}} 1"),
+        "# TYPE switchboard_smpp_provider_response_seconds histogram".to_owned(),
+        "# TYPE switchboard_smpp_connections gauge".to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "missing {line}\n{metrics}");
+    }
+}
+
+#[test]
+fn metrics_have_no_smpp_family_while_smpp_is_off() {
+    let view = SmppView {
+        enabled: false,
+        ..smpp_view()
+    };
+    let metrics = with_smpp(view, |view| ask("/metrics", view).0);
+    assert!(metrics.contains("switchboard_http_bytes_total"));
+    assert!(!metrics.contains("switchboard_smpp"), "{metrics}");
 }
