@@ -97,6 +97,9 @@ class Esme:
             self.client.connect()
         except smpplib.exceptions.ConnectionError as e:
             emit({"event": "connect_failed", "error": str(e)})
+            if self.client._socket is not None:
+                self.client._socket.close()
+                self.client._socket = None
             self.client = None
             return
         self.sock = self.client._socket
@@ -146,17 +149,23 @@ class Esme:
     # -- receiving -------------------------------------------------------------------------
 
     def on_readable(self):
+        # Read without blocking: over TLS a readable socket may carry only a record with no
+        # application data (a TLS 1.3 session ticket).
+        self.sock.settimeout(0.0)
         try:
             chunk = self.sock.recv(65536)
             # TLS records already decrypted wait in the ssl object, not in the socket.
             while isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
                 chunk += self.sock.recv(self.sock.pending())
-        except ssl.SSLWantReadError:
+        except (ssl.SSLWantReadError, BlockingIOError):
             return
         except OSError as e:
             emit({"event": "recv_failed", "error": str(e)})
             self.close()
             return
+        finally:
+            if self.sock is not None:
+                self.sock.settimeout(5)
         if not chunk:
             self.close()
             return
@@ -318,7 +327,12 @@ def main():
                     emit({"event": "bad_command", "line": line.decode("utf-8", "replace")})
                     continue
                 if not esme.command(cmd):
-                    return
+                    pending = None
+                    break
+        if pending is None:
+            break
+    if esme.sock is not None:
+        esme.close("closed_at_exit")
     emit({"event": "exit"})
 
 

@@ -22,6 +22,7 @@
  *   --receipts-ms N     N ms after accepting a submit_sm, send a delivery receipt for it on the
  *                       same connection: deliver_sm, esm_class 0x04, `id:<message_id> ...
  *                       stat:DELIVRD` text and the receipted_message_id TLV (default: none)
+ *   --tls-pem FILE      listen with TLS, the certificate chain and private key in this PEM file
  *   --max-lifetime-s N  exit after N s whatever happens (default 120)
  *
  * Commands, one JSON object per line on stdin:
@@ -67,6 +68,7 @@ function parseArgs(argv) {
         idBase: 100000,
         receiptsMs: -1,
         maxLifetimeS: 120,
+        tlsPem: null,
     };
     for (let i = 2; i < argv.length; i++) {
         const key = argv[i];
@@ -89,6 +91,7 @@ function parseArgs(argv) {
             case '--id-base': opts.idBase = Number(value); break;
             case '--receipts-ms': opts.receiptsMs = Number(value); break;
             case '--max-lifetime-s': opts.maxLifetimeS = Number(value); break;
+            case '--tls-pem': opts.tlsPem = value; break;
             default: throw new Error(`unknown option ${key}`);
         }
     }
@@ -389,7 +392,12 @@ function command(line) {
     }
 }
 
-const server = smpp.createServer(onSession);
+let serverOptions = {};
+if (opts.tlsPem) {
+    const pem = require('fs').readFileSync(opts.tlsPem);
+    serverOptions = { key: pem, cert: pem };
+}
+const server = smpp.createServer(serverOptions, onSession);
 server.on('error', (e) => {
     emit({ event: 'fatal', message: String(e && e.message) });
     process.exit(1);

@@ -8,6 +8,8 @@
 //! run time (behaviour reference §6; docs/decisions.md).
 
 mod common;
+#[path = "common/secure.rs"]
+mod secure;
 #[path = "common/smpp.rs"]
 mod smpp;
 
@@ -98,4 +100,24 @@ fn direct_esme_to_smsc_works() {
     );
     assert!(esme.closed_within(mark, STEP), "{}", esme.report());
     assert_eq!(smsc.binds().len(), 1, "{}", smsc.report());
+
+    // The ESME's TLS client against a TLS SMSC (the test PKI's certificate, not verified).
+    let pki = secure::Pki::generate(&dir);
+    let tls = Smsc::start(
+        &dir,
+        "smsc-tls",
+        &SmscOptions {
+            tls_pem: Some(pki.key_store.clone()),
+            ..SmscOptions::account(SYSTEM_ID, PASSWORD)
+        },
+    );
+    let mut esme = Esme::connect(&dir, "esme-tls", smpp::at(tls.port), true);
+    esme.bind_ok(SYSTEM_ID, PASSWORD);
+    let seqs = esme.submit(2, "direct-tls");
+    assert_eq!(
+        ok_ids(&esme.responses(&seqs, STEP)).len(),
+        2,
+        "{}",
+        esme.report()
+    );
 }

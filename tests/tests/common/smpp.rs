@@ -255,6 +255,8 @@ pub struct SmscOptions {
     pub id_base: u64,
     /// Send a delivery receipt this long after accepting each submit_sm.
     pub receipts_ms: Option<u64>,
+    /// Listen with TLS, the certificate chain and key in this PEM file.
+    pub tls_pem: Option<PathBuf>,
 }
 
 impl Default for SmscOptions {
@@ -267,6 +269,7 @@ impl Default for SmscOptions {
             reply_delay_ms: 0,
             id_base: 100_000,
             receipts_ms: None,
+            tls_pem: None,
         }
     }
 }
@@ -307,6 +310,9 @@ impl Smsc {
         }
         if let Some(ms) = options.receipts_ms {
             cmd.args(["--receipts-ms", &ms.to_string()]);
+        }
+        if let Some(pem) = &options.tls_pem {
+            cmd.arg("--tls-pem").arg(pem);
         }
         let peer = Peer::spawn(dir, name, &mut cmd);
         let ready = peer
