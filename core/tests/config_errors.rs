@@ -447,3 +447,57 @@ fn static_node_and_probing_errors_are_reported_at_once() {
         "{all:#?}"
     );
 }
+
+#[test]
+fn smpp_max_pdu_size_range() {
+    let e = one_error("<smpp><maxPduSize>15</maxPduSize></smpp>");
+    assert_eq!(
+        e,
+        "smpp/maxPduSize: 15 is too small (allowed 16 to 16777216: the largest command_length \
+         accepted in octets; every PDU has a 16-octet header)"
+    );
+    let e = one_error("<smpp><maxPduSize>16777217</maxPduSize></smpp>");
+    assert!(
+        e.starts_with("smpp/maxPduSize: 16777217 is too large (allowed 16 to 16777216"),
+        "{e}"
+    );
+    accepted("<smpp><maxPduSize>16</maxPduSize></smpp>");
+    accepted("<smpp><maxPduSize>16777216</maxPduSize></smpp>");
+}
+
+#[test]
+fn smpp_provider_window_and_throttle_queue_limits() {
+    let all = errors(
+        "<smpp><providerWindow>1000001</providerWindow>\
+         <throttleQueueSize>4000000</throttleQueueSize></smpp>",
+    );
+    assert_eq!(all.len(), 2, "{all:#?}");
+    assert!(
+        all[0].starts_with("smpp/providerWindow: 1000001 is too large (allowed 0 to 1000000"),
+        "{}",
+        all[0]
+    );
+    assert!(
+        all[1].starts_with("smpp/throttleQueueSize: 4000000 is too large (allowed 0 to 1000000"),
+        "{}",
+        all[1]
+    );
+    accepted(
+        "<smpp><providerWindow>0</providerWindow><throttleQueueSize>1000000</throttleQueueSize>\
+         <providerRate>0</providerRate></smpp>",
+    );
+}
+
+#[test]
+fn smpp_tls_port_alone_needs_key_material() {
+    let e = one_error(
+        "<smpp><smppSslPort>2777</smppSslPort><remoteServers>127.0.0.1:2775</remoteServers></smpp>",
+    );
+    assert!(
+        e.starts_with("smpp/smppSslPort: a TLS listener needs key material"),
+        "{e}"
+    );
+    accepted(&format!(
+        "{KEYS}<smpp><smppSslPort>2777</smppSslPort><remoteServers>127.0.0.1:2775</remoteServers></smpp>"
+    ));
+}

@@ -593,3 +593,72 @@ fn render_shows_static_nodes_and_probing() {
         );
     }
 }
+
+#[test]
+fn render_lists_every_smpp_key() {
+    let text = load(SAMPLE).render();
+    for line in [
+        "smpp.smppHost = 172.21.0.105",
+        "smpp.smppExternalHost = (none)",
+        "smpp.smppInternalHost = (none)",
+        "smpp.smppPort = 2776",
+        "smpp.smppSslPort = (off)",
+        "smpp.remoteServers = 174.37.245.38:8000",
+        "smpp.maxConnectionSize = 10",
+        "smpp.nonBlockingSocketsEnabled = true",
+        "smpp.defaultSessionCountersEnabled = true",
+        "smpp.timeoutResponse = 10000 ms",
+        "smpp.timeoutConnection = 1000 ms",
+        "smpp.timeoutEnquire = 50000 ms",
+        "smpp.reconnectPeriod = 1000 ms",
+        "smpp.timeoutConnectionCheckClientSide = 1000 ms",
+        "smpp.timeoutConnectionCheckServerSide = 1000 ms",
+        "smpp.muxMode = true",
+        "smpp.toNodeAlgorithmClass = round-robin (SmppToNodeRoundRobinAlgorithm)",
+        "smpp.toProviderAlgorithmClass = round-robin (SmppToProviderRoundRobinAlgorithm)",
+        "smpp.maxPduSize = 65536 octets",
+        "smpp.providerWindow = 1000",
+        "smpp.providerRate = (no limit)",
+        "smpp.throttleQueueSize = 1000",
+        "smpp.throttleQueueTimeout = 2000 ms",
+        "smpp.receiptTableSize = 100000",
+        "smpp.receiptTimeout = 86400000 ms",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    let c = load(
+        "<load-balancer-properties><smpp><smppPort>2776</smppPort>\
+         <remoteServers>10.0.0.1:2775,10.0.0.2:2775</remoteServers><muxMode>false</muxMode>\
+         <toNodeAlgorithmClass>org.mobicents.tools.smpp.multiplexer.SmppToNodeSubmitToAllAlgorithm</toNodeAlgorithmClass>\
+         <toProviderAlgorithmClass>active-standby</toProviderAlgorithmClass>\
+         <maxPduSize>4096</maxPduSize><providerWindow>0</providerWindow>\
+         <providerRate>50</providerRate><throttleQueueSize>10</throttleQueueSize>\
+         <throttleQueueTimeout>500</throttleQueueTimeout><receiptTableSize>5</receiptTableSize>\
+         <receiptTimeout>60000</receiptTimeout></smpp></load-balancer-properties>",
+    );
+    assert_eq!(c.smpp.max_pdu_size, 4096);
+    assert_eq!(c.smpp.provider_rate, 50);
+    assert_eq!(c.smpp.receipt_timeout, Duration::from_millis(60_000));
+    let text = c.render();
+    for line in [
+        "smpp.remoteServers = 10.0.0.1:2775,10.0.0.2:2775",
+        "smpp.muxMode = false",
+        "smpp.toNodeAlgorithmClass = submit-to-all (SmppToNodeSubmitToAllAlgorithm)",
+        "smpp.toProviderAlgorithmClass = active-standby (SmppToProviderActiveStandbyAlgorithm)",
+        "smpp.maxPduSize = 4096 octets",
+        "smpp.providerWindow = (no limit)",
+        "smpp.providerRate = 50/s",
+        "smpp.throttleQueueSize = 10",
+        "smpp.throttleQueueTimeout = 500 ms",
+        "smpp.receiptTableSize = 5",
+        "smpp.receiptTimeout = 60000 ms",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}

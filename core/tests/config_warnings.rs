@@ -152,3 +152,27 @@ fn reference_sample_warnings() {
         .count();
     assert_eq!(aggressive, 1);
 }
+
+#[test]
+fn smpp_mux_mode_without_remote_servers_warns() {
+    let w = warnings("<smpp><smppPort>2776</smppPort></smpp>");
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert!(
+        w[0].starts_with("smpp/remoteServers: no remote server while smpp/muxMode is true"),
+        "{}",
+        w[0]
+    );
+    assert!(w[0].contains("customers cannot bind"), "{}", w[0]);
+    assert_eq!(
+        warnings("<smpp><smppPort>2776</smppPort><muxMode>true</muxMode></smpp>").len(),
+        1
+    );
+    // SMPP off, mux mode with providers, regular mode without providers (heartbeat nodes with
+    // smppPort may come): nothing to say.
+    assert!(warnings("<smpp><muxMode>true</muxMode></smpp>").is_empty());
+    assert!(warnings(
+        "<smpp><smppPort>2776</smppPort><remoteServers>127.0.0.1:2775</remoteServers></smpp>"
+    )
+    .is_empty());
+    assert!(warnings("<smpp><smppPort>2776</smppPort><muxMode>false</muxMode></smpp>").is_empty());
+}

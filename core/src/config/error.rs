@@ -89,6 +89,22 @@ pub enum ConfigError {
         /// The minimum in milliseconds.
         min: u64,
     },
+    /// A number outside the range the balancer accepts for it.
+    #[error("{path}: {value} is too {too} (allowed {min} to {max}: {reason})")]
+    OutOfRange {
+        /// Element path.
+        path: String,
+        /// The value found.
+        value: u64,
+        /// `small` or `large`.
+        too: &'static str,
+        /// The smallest value accepted.
+        min: u64,
+        /// The largest value accepted.
+        max: u64,
+        /// Why the range is what it is.
+        reason: &'static str,
+    },
     /// A TLS listener without a certificate and key.
     #[error("{path}: a TLS listener needs key material: set ssl/keyStore (PEM with chain and key) or ssl/certificate and ssl/privateKey")]
     TlsWithoutKeyMaterial {
@@ -187,6 +203,14 @@ pub enum ConfigWarning {
         ignored: String,
         /// The path that is used.
         used: String,
+    },
+    /// A combination of settings that is accepted but cannot work as written.
+    #[error("{path}: {reason}")]
+    Ineffective {
+        /// Element path.
+        path: String,
+        /// What will not work, and why.
+        reason: String,
     },
     /// The same element appears more than once; the first one is used.
     #[error("{path}: appears more than once, only the first is used")]

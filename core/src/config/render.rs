@@ -2,7 +2,10 @@
 //! included, sections separated by a blank line. Keys use the XML element names.
 
 use super::build::port_element;
-use super::types::{Config, HostPort, LegConfig, LegPorts, ReplyCode, ReplyCodes, StaticNode};
+use super::types::{
+    Config, HostPort, LegConfig, LegPorts, ReplyCode, ReplyCodes, SmppToNodeAlgorithm,
+    SmppToProviderAlgorithm, StaticNode,
+};
 use crate::node::Transport;
 use std::fmt::{self, Display, Write};
 use std::time::Duration;
@@ -15,6 +18,16 @@ struct Out<'f, 'a> {
 const NONE: &str = "(none)";
 const OFF: &str = "(off)";
 const ANY: &str = "(any)";
+const UNLIMITED: &str = "(no limit)";
+
+/// A limit where `0` means none: `1000`, `50/s`, or `(no limit)`.
+fn limit(value: u32, unit: &str) -> String {
+    if value == 0 {
+        UNLIMITED.to_owned()
+    } else {
+        format!("{value}{unit}")
+    }
+}
 
 impl Out<'_, '_> {
     fn line(&mut self, key: &str, value: impl Display) -> fmt::Result {
@@ -299,14 +312,27 @@ impl Display for Config {
             m.timeout_connection_check_server_side,
         )?;
         o.line("muxMode", m.mux_mode)?;
-        o.line(
-            "toNodeAlgorithmClass",
-            format_args!("{:?}", m.to_node_algorithm),
-        )?;
-        o.line(
-            "toProviderAlgorithmClass",
-            format_args!("{:?}", m.to_provider_algorithm),
-        )?;
+        let to_node = match m.to_node_algorithm {
+            SmppToNodeAlgorithm::RoundRobin => "round-robin (SmppToNodeRoundRobinAlgorithm)",
+            SmppToNodeAlgorithm::SubmitToAll => "submit-to-all (SmppToNodeSubmitToAllAlgorithm)",
+        };
+        o.line("toNodeAlgorithmClass", to_node)?;
+        let to_provider = match m.to_provider_algorithm {
+            SmppToProviderAlgorithm::RoundRobin => {
+                "round-robin (SmppToProviderRoundRobinAlgorithm)"
+            }
+            SmppToProviderAlgorithm::ActiveStandby => {
+                "active-standby (SmppToProviderActiveStandbyAlgorithm)"
+            }
+        };
+        o.line("toProviderAlgorithmClass", to_provider)?;
+        o.line("maxPduSize", format_args!("{} octets", m.max_pdu_size))?;
+        o.line("providerWindow", limit(m.provider_window, ""))?;
+        o.line("providerRate", limit(m.provider_rate, "/s"))?;
+        o.line("throttleQueueSize", m.throttle_queue_size)?;
+        o.ms("throttleQueueTimeout", m.throttle_queue_timeout)?;
+        o.line("receiptTableSize", m.receipt_table_size)?;
+        o.ms("receiptTimeout", m.receipt_timeout)?;
 
         let t = &self.ssl;
         o.section("ssl")?;

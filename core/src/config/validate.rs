@@ -1,8 +1,9 @@
 //! Cross-field checks on the typed configuration: listener port clashes, IP load balancer
-//! settings, TLS listeners without key material.
+//! settings, TLS listeners without key material, `<smpp>` limits and a mux mode without
+//! remote servers.
 
 use super::build::port_element;
-use super::error::ConfigError;
+use super::error::{ConfigError, ConfigWarning};
 use super::section::Ctx;
 use super::types::{Config, LegConfig};
 use crate::node::Transport;
@@ -214,9 +215,73 @@ fn check_tls(config: &Config, ctx: &mut Ctx) {
     }
 }
 
-/// Runs every cross-field check, adding errors to `ctx`.
+/// Smallest `smpp/maxPduSize`: the 16-octet PDU header.
+const MIN_SMPP_PDU_SIZE: u32 = 16;
+/// Largest `smpp/maxPduSize` (16 MiB).
+const MAX_SMPP_PDU_SIZE: u32 = 16 * 1024 * 1024;
+/// Largest `smpp/providerWindow` and `smpp/throttleQueueSize`.
+const MAX_SMPP_QUEUE: u32 = 1_000_000;
+
+fn check_range(ctx: &mut Ctx, path: &str, value: u32, min: u32, max: u32, reason: &'static str) {
+    let too = if value < min {
+        "small"
+    } else if value > max {
+        "large"
+    } else {
+        return;
+    };
+    ctx.error(ConfigError::OutOfRange {
+        path: path.to_owned(),
+        value: value.into(),
+        too,
+        min: min.into(),
+        max: max.into(),
+        reason,
+    });
+}
+
+fn check_smpp(config: &Config, ctx: &mut Ctx) {
+    let m = &config.smpp;
+    check_range(
+        ctx,
+        "smpp/maxPduSize",
+        m.max_pdu_size,
+        MIN_SMPP_PDU_SIZE,
+        MAX_SMPP_PDU_SIZE,
+        "the largest command_length accepted in octets; every PDU has a 16-octet header",
+    );
+    check_range(
+        ctx,
+        "smpp/providerWindow",
+        m.provider_window,
+        0,
+        MAX_SMPP_QUEUE,
+        "requests awaiting a response per provider connection, 0 = no limit",
+    );
+    check_range(
+        ctx,
+        "smpp/throttleQueueSize",
+        m.throttle_queue_size,
+        0,
+        MAX_SMPP_QUEUE,
+        "requests waiting per provider connection for its window or rate",
+    );
+    let enabled = m.smpp_port.is_some() || m.smpp_ssl_port.is_some();
+    if enabled && m.mux_mode && m.remote_servers.is_empty() {
+        ctx.warn(ConfigWarning::Ineffective {
+            path: "smpp/remoteServers".to_owned(),
+            reason: "no remote server while smpp/muxMode is true: mux mode binds only to \
+                     remote servers (heartbeat nodes with smppPort serve regular mode only), \
+                     so SMPP customers cannot bind"
+                .to_owned(),
+        });
+    }
+}
+
+/// Runs every cross-field check, adding errors and warnings to `ctx`.
 pub(crate) fn validate(config: &Config, ctx: &mut Ctx) {
     check_clashes(config, ctx);
     check_ip_load_balancer(config, ctx);
     check_tls(config, ctx);
+    check_smpp(config, ctx);
 }
