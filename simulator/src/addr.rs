@@ -1,5 +1,6 @@
 //! The simulated address plan: balancers on 10.0.0.x, the IP load balancer's VIP on
-//! 10.0.0.100, nodes on 10.0.1.x, caller user agents on 10.0.2.x.
+//! 10.0.0.100, nodes on 10.0.1.x, caller user agents on 10.0.2.x, SMPP providers on 10.0.3.x
+//! and SMPP customers on 10.0.4.x.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -51,4 +52,22 @@ pub fn node(i: usize) -> SocketAddr {
 /// SIP address of caller `i`.
 pub fn caller(i: usize) -> SocketAddr {
     SocketAddr::new(ip(2, i), CALLER_PORT)
+}
+
+/// The balancers' SMPP port, and every provider's.
+pub const SMPP_PORT: u16 = 2775;
+
+/// SMPP address of balancer `i`.
+pub fn balancer_smpp(i: usize) -> SocketAddr {
+    SocketAddr::new(balancer_ip(i), SMPP_PORT)
+}
+
+/// Address of SMPP provider `i` (a message centre the balancers connect to).
+pub fn smpp_provider(i: usize) -> SocketAddr {
+    SocketAddr::new(ip(3, i), SMPP_PORT)
+}
+
+/// Address of SMPP customer `i`'s connection number `epoch` (an ephemeral port).
+pub fn smpp_customer(i: usize, epoch: u32) -> SocketAddr {
+    SocketAddr::new(ip(4, i), 30_000 + (epoch % 30_000) as u16)
 }

@@ -16,6 +16,11 @@
 //!   restart, graceful shutdown, upgrade) and callers (UAC with RFC 3261 timers), over UDP
 //!   datagrams and TCP connections (connect, ordered writes in arbitrary chunks, close,
 //!   reset when a node crashes).
+//! - SMPP customers (ESMEs binding to the balancers' SMPP listener, submitting at a rate,
+//!   answering deliveries) and providers (message centres the balancers connect to,
+//!   answering submissions with message ids, sending delivery receipts and
+//!   mobile-originated messages), with provider crashes, restarts and partitions
+//!   ([`scenario::Smpp`]).
 //! - [`report::Report`]: invariants broken (each with the seed), expectations, summary.
 //! - [`trace`]: input traces and their bit-for-bit [`trace::replay`].
 //!
@@ -33,6 +38,16 @@
 //! is a violation; no busy loop (too many steps at one instant). At the end: every call
 //! attempt got a final response and the balancers' counters agree with the messages
 //! delivered to them.
+//!
+//! SMPP invariants: every request a customer or a provider sends gets exactly one response
+//! (the peer's, or the balancer's own `ESME_RSYSERR`, `ESME_RTHROTTLED` or `generic_nack`),
+//! none twice and none for a sequence number it did not send; a response carrying a provider's
+//! message id answers the very request the provider answered; no submission, receipt or
+//! mobile-originated message crosses to another `system_id`; a delivery receipt reaches the
+//! customer that submitted the message while it stays connected; the parts of a long
+//! message reach one provider connection while it lasts; every PDU the balancer writes
+//! frames and decodes; a provider connection is bound before it carries a submission and
+//! never sees a sequence number reused while its request is unanswered.
 #![forbid(unsafe_code)]
 
 pub mod addr;
@@ -42,6 +57,7 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod sip;
+mod smpp;
 pub mod trace;
 mod ua;
 pub mod world;

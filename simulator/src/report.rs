@@ -135,6 +135,71 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// Unmet expectations.
     pub unmet: Vec<String>,
+    /// SMPP traffic, when the scenario has some.
+    pub smpp: Option<SmppSummary>,
+}
+
+/// The SMPP traffic of a run.
+#[derive(Debug, Clone)]
+pub struct SmppSummary {
+    /// Per customer.
+    pub customers: Vec<SmppCustomerSummary>,
+    /// Per provider.
+    pub providers: Vec<SmppProviderSummary>,
+}
+
+/// One SMPP customer's figures.
+#[derive(Debug, Clone)]
+pub struct SmppCustomerSummary {
+    /// Name (`c0`, …).
+    pub name: String,
+    /// `system_id`.
+    pub system_id: String,
+    /// `submit_sm` to send.
+    pub quota: u64,
+    /// `submit_sm` sent.
+    pub sent: u64,
+    /// Answered `ESME_ROK`.
+    pub ok: u64,
+    /// Answered `ESME_RSYSERR`.
+    pub syserr: u64,
+    /// Answered `ESME_RTHROTTLED`.
+    pub throttled: u64,
+    /// Answered with another status.
+    pub other: u64,
+    /// Delivery receipts received.
+    pub receipts: u64,
+    /// Mobile-originated messages received.
+    pub mos: u64,
+    /// Connections opened.
+    pub connections: u64,
+    /// Binds refused.
+    pub binds_refused: u64,
+}
+
+/// One SMPP provider's figures.
+#[derive(Debug, Clone)]
+pub struct SmppProviderSummary {
+    /// Name (`p0`, …).
+    pub name: String,
+    /// Connections accepted.
+    pub connections: u64,
+    /// Binds accepted.
+    pub binds: u64,
+    /// `submit_sm` received.
+    pub submits: u64,
+    /// Delivery receipts sent.
+    pub receipts: u64,
+    /// Receipts it could not send (no connection bound for their `system_id`).
+    pub receipts_undeliverable: u64,
+    /// Mobile-originated messages sent.
+    pub mos: u64,
+    /// Its `deliver_sm` answered `ESME_ROK`.
+    pub delivered_ok: u64,
+    /// Its `deliver_sm` answered with an error.
+    pub delivered_err: u64,
+    /// Crashes.
+    pub crashes: u64,
 }
 
 impl Report {
@@ -209,6 +274,22 @@ impl fmt::Display for Report {
             let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
             writeln!(f, "  cluster events: {}", counts.join(", "))?;
         }
+        if let Some(m) = &self.smpp {
+            for c in &m.customers {
+                writeln!(
+                    f,
+                    "  smpp customer {} ({}): sent {}/{} submit_sm: {} ESME_ROK, {} ESME_RSYSERR, {} ESME_RTHROTTLED, {} other; {} receipts, {} mobile-originated; {} connections, {} binds refused",
+                    c.name, c.system_id, c.sent, c.quota, c.ok, c.syserr, c.throttled, c.other, c.receipts, c.mos, c.connections, c.binds_refused
+                )?;
+            }
+            for p in &m.providers {
+                writeln!(
+                    f,
+                    "  smpp provider {}: {} connections, {} binds, {} submit_sm, {} receipts ({} without a bound connection), {} mobile-originated; deliver_sm answered {} ok, {} error; {} crashes",
+                    p.name, p.connections, p.binds, p.submits, p.receipts, p.receipts_undeliverable, p.mos, p.delivered_ok, p.delivered_err, p.crashes
+                )?;
+            }
+        }
         if self.violations.is_empty() {
             writeln!(f, "  invariants: ok")?;
         } else {
@@ -272,7 +353,10 @@ impl World {
                 }
             }
         }
-        let unmet = self.check_expectations();
+        self.smpp_final_checks();
+        let mut unmet = self.check_expectations();
+        unmet.extend(self.smpp_expectations());
+        let smpp = self.smpp_summary();
         let mut failed = BTreeMap::new();
         let mut completed = 0;
         for c in &self.calls {
@@ -322,6 +406,7 @@ impl World {
             cluster_events: std::mem::take(&mut self.cluster_events),
             violations: std::mem::take(&mut self.violations),
             unmet,
+            smpp,
         };
         let trace = self.trace.take().map(|t| t.finish());
         (report, trace)

@@ -25,6 +25,7 @@
 //! load_split_tolerance = 0.1
 //! ```
 
+pub use crate::smpp::config::{CustomerGroup, ProviderGroup, Smpp, SmppExpect};
 use serde::Deserialize;
 use std::path::Path;
 use thiserror::Error;
@@ -67,7 +68,9 @@ pub struct Scenario {
     /// The balancers.
     #[serde(default)]
     pub balancers: Balancers,
-    /// Groups of cluster nodes, named `n0`, `n1`, … in order.
+    /// Groups of cluster nodes, named `n0`, `n1`, … in order (none in a scenario of SMPP
+    /// traffic only).
+    #[serde(default)]
     pub nodes: Vec<NodeGroup>,
     /// Link settings.
     #[serde(default)]
@@ -84,6 +87,9 @@ pub struct Scenario {
     /// What must hold at the end.
     #[serde(default)]
     pub expect: Expect,
+    /// SMPP traffic through the balancers' SMPP listener, when set.
+    #[serde(default)]
+    pub smpp: Option<Smpp>,
 }
 
 fn default_seed() -> u64 {
@@ -316,7 +322,8 @@ pub struct TimelineEntry {
     pub at_ms: u64,
     /// What.
     pub action: Action,
-    /// The node name (`n0`, `n1`, …).
+    /// The node name (`n0`, `n1`, …), or an SMPP provider (`p0`, `p1`, …: `crash`,
+    /// `restart`, `partition`, `heal`).
     pub target: String,
     /// New version for `upgrade`.
     #[serde(default)]
@@ -433,9 +440,14 @@ impl Scenario {
             return bad("balancers.count must be 1..=50".into());
         }
         let n = self.node_count();
-        if n == 0 || n > 250 {
+        let smpp_only = self.smpp.as_ref().is_some_and(|m| m.customer_count() > 0);
+        if (n == 0 && !smpp_only) || n > 250 {
             return bad("between 1 and 250 nodes are needed".into());
         }
+        if let Some(m) = &self.smpp {
+            m.validate()?;
+        }
+        let providers = self.smpp.as_ref().map_or(0, Smpp::provider_count);
         if self.callers == 0 || self.callers > 250 {
             return bad("callers must be 1..=250".into());
         }
@@ -445,6 +457,19 @@ impl Scenario {
             }
         }
         for e in &self.timeline {
+            if let Some(p) = provider_index(&e.target) {
+                let supported = matches!(
+                    e.action,
+                    Action::Crash | Action::Restart | Action::Partition | Action::Heal
+                );
+                if p >= providers || !supported {
+                    return bad(format!(
+                        "timeline: {:?} of {:?} is not a fault of an SMPP provider",
+                        e.action, e.target
+                    ));
+                }
+                continue;
+            }
             if node_index(&e.target).is_none_or(|i| i >= n) {
                 return bad(format!("timeline target {:?} is not a node", e.target));
             }
@@ -494,8 +519,9 @@ impl Scenario {
             .max_error_responses
             .map(|n| format!("<maxNumberResponsesWithError>{n}</maxNumberResponsesWithError>"))
             .unwrap_or_default();
+        let smpp = self.smpp.as_ref().map(Smpp::xml).unwrap_or_default();
         format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<load-balancer-properties>\n  <common>\n    <host>{host}</host>\n    <nodeTimeout>{nt}</nodeTimeout>\n    <heartbeatInterval>{hi}</heartbeatInterval>\n  </common>\n  <sip>\n    <algorithm><algorithmClass>{alg}</algorithmClass></algorithm>\n    {errors}{extra}\n    <external><udpPort>{ext}</udpPort>{ext_tcp}{vip}</external>\n    <internal><udpPort>{int}</udpPort>{int_tcp}</internal>\n  </sip>\n  <heartbeat><heartbeatConfig><heartbeatPort>{hb}</heartbeatPort></heartbeatConfig></heartbeat>\n</load-balancer-properties>\n",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<load-balancer-properties>\n  <common>\n    <host>{host}</host>\n    <nodeTimeout>{nt}</nodeTimeout>\n    <heartbeatInterval>{hi}</heartbeatInterval>\n  </common>\n  <sip>\n    <algorithm><algorithmClass>{alg}</algorithmClass></algorithm>\n    {errors}{extra}\n    <external><udpPort>{ext}</udpPort>{ext_tcp}{vip}</external>\n    <internal><udpPort>{int}</udpPort>{int_tcp}</internal>\n  </sip>\n  <heartbeat><heartbeatConfig><heartbeatPort>{hb}</heartbeatPort></heartbeatConfig></heartbeat>\n{smpp}</load-balancer-properties>\n",
             nt = b.node_timeout_ms,
             hi = b.heartbeat_interval_ms,
             alg = b.algorithm,
@@ -512,6 +538,11 @@ impl Scenario {
 /// `n7` → 7.
 pub fn node_index(name: &str) -> Option<usize> {
     name.strip_prefix('n')?.parse().ok()
+}
+
+/// `p1` → 1 (an SMPP provider).
+pub fn provider_index(name: &str) -> Option<usize> {
+    name.strip_prefix('p')?.parse().ok()
 }
 
 #[cfg(test)]

@@ -43,6 +43,8 @@ pub(crate) struct LbListeners {
     pub external_tcp: Option<ListenerId>,
     /// Internal SIP over TCP, when the scenario uses TCP.
     pub internal_tcp: Option<ListenerId>,
+    /// The SMPP listener (plain TCP), when the core declares one.
+    pub smpp: Option<ListenerId>,
 }
 
 impl LbListeners {
@@ -62,6 +64,16 @@ impl LbListeners {
             heartbeat: find(SocketKind::Tcp, addr::HEARTBEAT_PORT, "heartbeat")?,
             external_tcp: find(SocketKind::Tcp, addr::EXTERNAL_PORT, "external SIP TCP").ok(),
             internal_tcp: find(SocketKind::Tcp, addr::INTERNAL_PORT, "internal SIP TCP").ok(),
+            smpp: specs
+                .iter()
+                .find(|l| {
+                    l.kind == SocketKind::Tcp
+                        && l.port == addr::SMPP_PORT
+                        && l.name.contains("SMPP")
+                        && l.tls.is_none()
+                        && !l.ipv6
+                })
+                .map(|l| l.id),
         })
     }
 
@@ -112,6 +124,19 @@ pub(super) fn build(scenario: &Scenario) -> Result<(Vec<Lb>, Vec<String>), World
         })?;
         let listeners =
             LbListeners::find(&core).map_err(|reason| WorldError::Config { index: i, reason })?;
+        let smpp_customers = scenario
+            .smpp
+            .as_ref()
+            .is_some_and(|m| m.customer_count() > 0);
+        if smpp_customers && listeners.smpp.is_none() {
+            return Err(WorldError::Config {
+                index: i,
+                reason: format!(
+                    "no SMPP listener (TCP port {}) declared for the scenario's SMPP customers",
+                    addr::SMPP_PORT
+                ),
+            });
+        }
         configs.push(xml);
         lbs.push(Lb {
             core,

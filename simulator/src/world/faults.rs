@@ -1,5 +1,5 @@
 //! The timeline's faults and operations on nodes: crash, hang, restart, graceful shutdown,
-//! upgrade, lost heartbeats, partition and heal.
+//! upgrade, lost heartbeats, partition and heal (those of SMPP providers are in `smpp`).
 
 use super::{secs, Event, NodeState, SimNode, World};
 use crate::clock::EventQueue;
@@ -35,6 +35,10 @@ impl World {
 
     fn apply_fault(&mut self, index: usize) {
         let e = self.scenario.timeline[index].clone();
+        if crate::scenario::provider_index(&e.target).is_some() {
+            self.smpp_fault(&e.target, e.action);
+            return;
+        }
         let Some(j) = crate::scenario::node_index(&e.target) else {
             return;
         };

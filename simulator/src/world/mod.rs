@@ -10,7 +10,9 @@
 //! - `checks`: the invariants checked while the run goes;
 //! - `streams`: TCP connections between the balancers and the nodes and callers;
 //! - `flow`: the balancers' flow control on those connections (paused reading, drain
-//!   notices).
+//!   notices);
+//! - `smpp`: SMPP customers and providers on those connections, provider faults, and the
+//!   end of SMPP traffic.
 
 mod balancers;
 mod checks;
@@ -18,6 +20,7 @@ mod faults;
 mod flow;
 mod network;
 mod peers;
+mod smpp;
 mod streams;
 
 pub(crate) use balancers::{HbConn, Lb};
@@ -105,6 +108,8 @@ pub(crate) enum Event {
     Call { call: usize, timer: CallTimer },
     /// Timeline entry `index`.
     Fault { index: usize },
+    /// An SMPP customer's or provider's timer.
+    Smpp(smpp::SmppEvent),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -166,6 +171,8 @@ pub struct World {
     pub(crate) trace: Option<TraceRecorder>,
     pub(crate) aborted: Option<String>,
     pub(crate) last_fault_at: Timestamp,
+    /// SMPP customers and providers.
+    pub(crate) smpp: smpp::SmppWorld,
 }
 
 pub(crate) fn ms(t: u64) -> Duration {
@@ -185,6 +192,7 @@ impl World {
         let mut traffic_rng = SplitMix64::new(master.next_u64());
         let mut session_rng = SplitMix64::new(master.next_u64());
         let stream_rng = SplitMix64::new(master.next_u64());
+        let smpp_seed = master.next_u64();
 
         let (lbs, configs) = balancers::build(&scenario)?;
         let (endpoints, balancer_addrs) = network::address_plan(&scenario);
@@ -199,6 +207,10 @@ impl World {
         }
         let last_fault_at = faults::schedule(&scenario, &mut nodes, &mut q);
         let (calls, call_index) = peers::calls(&scenario, lbs.len(), &mut traffic_rng, &mut q);
+        let (smpp, smpp_first) = smpp::SmppWorld::new(&scenario, smpp_seed);
+        for (at, event) in smpp_first {
+            q.schedule_at(at, Event::Smpp(event));
+        }
 
         let trace = record.then(|| TraceRecorder::new(seed, &scenario.name, configs));
         Ok(World {
@@ -234,6 +246,7 @@ impl World {
             trace,
             aborted: None,
             last_fault_at,
+            smpp,
         })
     }
 
@@ -242,7 +255,8 @@ impl World {
         self.q.now()
     }
 
-    /// Runs to the end: every call has an outcome (and the timeline is over), the queue is
+    /// Runs to the end: every call has an outcome, every SMPP customer has sent its quota
+    /// and the quiet period after it has passed (and the timeline is over), the queue is
     /// empty, the time limit is reached, or a busy loop is detected. Returns the report.
     pub fn run(mut self) -> (Report, Option<Trace>) {
         let wall = std::time::Instant::now();
@@ -265,7 +279,10 @@ impl World {
                 self.same_instant = (now, 1);
             }
             self.step(event);
-            if self.calls_done == self.calls.len() && now >= self.last_fault_at {
+            if self.calls_done == self.calls.len()
+                && now >= self.last_fault_at
+                && self.smpp_finished(now)
+            {
                 break;
             }
         }
@@ -317,6 +334,7 @@ impl World {
             Event::CallStart { call } => self.call_start(call),
             Event::Call { call, timer } => self.call_timer(call, timer),
             Event::Fault { index } => self.fault(index),
+            Event::Smpp(event) => self.smpp_event(event),
         }
     }
 }

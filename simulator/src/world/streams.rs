@@ -48,15 +48,32 @@ pub(crate) enum Peer {
     NodeHeartbeat { node: usize, incarnation: u32 },
     /// A caller's SIP port.
     Caller(usize),
+    /// An SMPP customer (its connection to a balancer's SMPP listener).
+    SmppCustomer(usize),
+    /// An SMPP provider's port, served by one process (`incarnation`).
+    SmppProvider { provider: usize, incarnation: u32 },
 }
 
 impl Peer {
     fn node(self) -> Option<usize> {
         match self {
             Peer::Node { node, .. } | Peer::NodeHeartbeat { node, .. } => Some(node),
-            Peer::Caller(_) => None,
+            _ => None,
         }
     }
+
+    fn is_smpp(self) -> bool {
+        matches!(self, Peer::SmppCustomer(_) | Peer::SmppProvider { .. })
+    }
+}
+
+/// What a partition cuts off from every balancer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// A node.
+    Node(usize),
+    /// An SMPP provider.
+    Provider(usize),
 }
 
 /// What travels on a connection.
@@ -143,10 +160,10 @@ impl Stream {
     }
 }
 
-/// A segment held back while its node is partitioned.
+/// A segment held back while its node (or provider) is partitioned.
 #[derive(Debug)]
 pub(crate) struct Held {
-    pub node: usize,
+    pub cut: Cut,
     pub lb: usize,
     pub conn: ConnId,
     pub toward_lb: bool,
@@ -157,7 +174,7 @@ impl World {
     /// One-way delay of a connection's link: latency and jitter, no loss, no reordering.
     fn stream_delay(&mut self, peer: Peer) -> Duration {
         let link = match peer {
-            Peer::Caller(_) => self.scenario.links.external,
+            Peer::Caller(_) | Peer::SmppCustomer(_) => self.scenario.links.external,
             _ => self.scenario.links.internal,
         };
         let mut us = (link.latency_ms * 1000.0) as u64;
@@ -209,9 +226,9 @@ impl World {
         let Some(s) = self.streams.get(&(lb, conn)) else {
             return;
         };
-        if let Some(node) = s.peer.node().filter(|j| self.partitioned.contains(j)) {
+        if let Some(cut) = self.cut_of(s.peer) {
             self.held.push(Held {
-                node,
+                cut,
                 lb,
                 conn,
                 toward_lb,
@@ -223,6 +240,21 @@ impl World {
             self.segment_at_lb(lb, conn, seg);
         } else {
             self.segment_at_peer(lb, conn, seg);
+        }
+    }
+
+    /// The partition a connection with `peer` is in, if any.
+    fn cut_of(&self, peer: Peer) -> Option<Cut> {
+        match peer {
+            Peer::SmppProvider { provider, .. } => self
+                .smpp
+                .partitioned
+                .contains(&provider)
+                .then_some(Cut::Provider(provider)),
+            _ => peer
+                .node()
+                .filter(|j| self.partitioned.contains(j))
+                .map(Cut::Node),
         }
     }
 
@@ -256,7 +288,12 @@ impl World {
         match seg {
             Segment::Syn => {
                 let (leg, peer) = (s.leg, s.peer_addr);
-                let Some(listener) = self.tcp_listener(lb, leg) else {
+                let listener = if matches!(s.peer, Peer::SmppCustomer(_)) {
+                    self.lbs[lb].listeners.smpp
+                } else {
+                    self.tcp_listener(lb, leg)
+                };
+                let Some(listener) = listener else {
                     self.streams.remove(&(lb, conn));
                     return;
                 };
@@ -317,8 +354,15 @@ impl World {
                 } else {
                     CloseReason::IoError
                 };
-                let (open, outbound) = (s.lb_open, s.outbound);
+                let (open, outbound, smpp) = (
+                    s.lb_open,
+                    s.outbound,
+                    matches!(s.peer, Peer::SmppProvider { .. }),
+                );
                 self.streams.remove(&(lb, conn));
+                if smpp {
+                    self.smpp_link_ended(lb, conn);
+                }
                 if open {
                     self.feed(lb, Input::Closed { conn, reason });
                 } else if outbound {
@@ -336,7 +380,11 @@ impl World {
                 let n = &self.nodes[node];
                 n.state == NodeState::Up && n.incarnation == incarnation && !n.hung
             }
-            Peer::Caller(_) => true,
+            Peer::SmppProvider {
+                provider,
+                incarnation,
+            } => self.provider_reads(provider, incarnation),
+            Peer::Caller(_) | Peer::SmppCustomer(_) => true,
         }
     }
 
@@ -352,6 +400,26 @@ impl World {
                 }
                 // The host's stack accepts for a running (even hung) process; a crashed one
                 // has no listener.
+                if let Peer::SmppProvider { provider, .. } = s.peer {
+                    let accepted = self.provider_accept(provider, lb, conn);
+                    let Some(s) = self.streams.get_mut(&(lb, conn)) else {
+                        return;
+                    };
+                    if let Some(incarnation) = accepted {
+                        s.peer = Peer::SmppProvider {
+                            provider,
+                            incarnation,
+                        };
+                    }
+                    s.peer_open = accepted.is_some();
+                    let answer = if accepted.is_some() {
+                        Segment::SynAck
+                    } else {
+                        Segment::Refused
+                    };
+                    self.send_segment(lb, conn, true, answer);
+                    return;
+                }
                 let accept = match &mut s.peer {
                     Peer::Node { node, incarnation }
                     | Peer::NodeHeartbeat { node, incarnation } => {
@@ -359,7 +427,7 @@ impl World {
                         *incarnation = n.incarnation;
                         n.state == NodeState::Up
                     }
-                    Peer::Caller(_) => true,
+                    Peer::Caller(_) | Peer::SmppCustomer(_) | Peer::SmppProvider { .. } => true,
                 };
                 s.peer_open = accept;
                 let answer = if accept {
@@ -375,6 +443,10 @@ impl World {
                     if peer.node().is_some() {
                         self.dropped_at_dead_nodes += 1;
                     }
+                    return;
+                }
+                if peer.is_smpp() {
+                    self.smpp_peer_data(lb, conn, peer, bytes);
                     return;
                 }
                 let Some(s) = self.streams.get_mut(&(lb, conn)) else {
@@ -399,6 +471,7 @@ impl World {
                             self.caller_receive(k, path, m);
                         }
                     }
+                    Peer::SmppCustomer(_) | Peer::SmppProvider { .. } => {}
                     Peer::NodeHeartbeat { .. } => {
                         // The node takes the `stop`, answers and closes.
                         let ok = Bytes::from_static(
@@ -414,7 +487,11 @@ impl World {
             }
             Segment::Fin => {
                 // The balancer's close reached the peer: the connection is over.
+                let peer = s.peer;
                 self.streams.remove(&(lb, conn));
+                if peer.is_smpp() {
+                    self.smpp_peer_closed(lb, conn, peer);
+                }
             }
             Segment::SynAck | Segment::Refused | Segment::Reset => {}
         }
@@ -463,13 +540,29 @@ impl World {
                 .find(|k| addr::caller(*k) == to)
                 .map(Peer::Caller)
         });
+        let peer = peer.or_else(|| {
+            (0..self.smpp.providers.len())
+                .find(|p| addr::smpp_provider(*p) == to)
+                .map(|p| Peer::SmppProvider {
+                    provider: p,
+                    incarnation: self.smpp.providers[p].incarnation,
+                })
+        });
         let leg = if matches!(peer, Some(Peer::Caller(_))) {
             Leg::External
         } else {
             Leg::Internal
         };
+        let to_provider = matches!(peer, Some(Peer::SmppProvider { .. }));
         if let Some(from) = from {
-            if Some(from) != self.tcp_listener(lb, leg) {
+            if to_provider {
+                // Toward a provider: from the address of any listener of the balancer.
+                if !self.lbs[lb].core.listeners().iter().any(|l| l.id == from) {
+                    self.violation(format!(
+                        "balancer lb{lb} connects to provider {to} from {from:?}, none of its listeners"
+                    ));
+                }
+            } else if Some(from) != self.tcp_listener(lb, leg) {
                 self.violation(format!(
                     "balancer lb{lb} connects to {to} from {from:?}, not its {leg:?} TCP listener"
                 ));
@@ -505,7 +598,7 @@ impl World {
         let to = match s.peer {
             Peer::Node { node, .. } => Some(self.nodes[node].addr),
             Peer::Caller(k) => Some(addr::caller(k)),
-            Peer::NodeHeartbeat { .. } => None,
+            Peer::NodeHeartbeat { .. } | Peer::SmppCustomer(_) | Peer::SmppProvider { .. } => None,
         };
         if !s.lb_open {
             s.queued.push(payload.clone());
@@ -539,7 +632,11 @@ impl World {
         s.lb_closed = true;
         s.queued.clear();
         s.parked.clear();
+        let provider = matches!(s.peer, Peer::SmppProvider { .. });
         self.send_segment(lb, conn, false, Segment::Fin);
+        if provider {
+            self.smpp_link_ended(lb, conn);
+        }
         true
     }
 
@@ -548,12 +645,18 @@ impl World {
     /// A peer writes `payload` on its connection, in chunks of arbitrary sizes; false if the
     /// connection is gone on its side.
     pub(crate) fn peer_write(&mut self, lb: usize, conn: ConnId, payload: Bytes) -> bool {
-        if !self.streams.get(&(lb, conn)).is_some_and(|s| s.peer_open) {
+        let Some(peer) = self
+            .streams
+            .get(&(lb, conn))
+            .filter(|s| s.peer_open)
+            .map(|s| s.peer)
+        else {
             return false;
-        }
+        };
         let len = payload.len();
         let response = payload.starts_with(b"SIP/2.0 ");
-        let is_sip = !payload.starts_with(b"HTTP/");
+        // Only SIP messages are counted for the balancer's SIP counters.
+        let is_sip = !payload.starts_with(b"HTTP/") && !peer.is_smpp();
         let mut at = 0;
         while at < len {
             let left = len - at;
@@ -579,7 +682,7 @@ impl World {
 
     /// A peer opens a connection to balancer `lb`'s `leg` (TCP listener), dialled at
     /// `lb_addr`, from `peer_addr`.
-    fn peer_connect(
+    pub(super) fn peer_connect(
         &mut self,
         lb: usize,
         peer: Peer,
@@ -666,11 +769,44 @@ impl World {
         }
     }
 
+    /// A peer closes its side of a connection in order (an SMPP provider after `unbind`).
+    pub(super) fn peer_close(&mut self, lb: usize, conn: ConnId) {
+        let Some(s) = self.streams.get_mut(&(lb, conn)).filter(|s| s.peer_open) else {
+            return;
+        };
+        s.peer_open = false;
+        self.send_segment(lb, conn, true, Segment::Fin);
+    }
+
+    /// SMPP provider `p`'s process dies: its connections are reset.
+    pub(super) fn end_provider_streams(&mut self, p: usize) {
+        let keys: Vec<(usize, ConnId)> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| {
+                matches!(s.peer, Peer::SmppProvider { provider, .. } if provider == p)
+                    && s.peer_open
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for (lb, conn) in keys {
+            if let Some(s) = self.streams.get_mut(&(lb, conn)) {
+                s.peer_open = false;
+            }
+            self.send_segment(lb, conn, true, Segment::Reset);
+        }
+    }
+
     /// Node `node` is reachable again: the segments held back flow, in order.
     pub(crate) fn release_held(&mut self, node: usize) {
+        self.release_held_of(Cut::Node(node));
+    }
+
+    /// What `cut` cut off is reachable again: the segments held back flow, in order.
+    pub(super) fn release_held_of(&mut self, cut: Cut) {
         let held = std::mem::take(&mut self.held);
         let (now_free, still): (Vec<Held>, Vec<Held>) =
-            held.into_iter().partition(|h| h.node == node);
+            held.into_iter().partition(|h| h.cut == cut);
         self.held = still;
         for h in now_free {
             if let Some(s) = self.streams.get_mut(&(h.lb, h.conn)) {
