@@ -448,16 +448,21 @@ impl Provider {
         }
     }
 
-    /// A connection bound as `system_id` to send on: `preferred` if it still is one.
-    fn link_for(&self, system_id: &str, preferred: Option<ConnKey>) -> Option<ConnKey> {
+    /// A connection bound as `system_id` to send a receipt on: the one its message came on
+    /// while it lasts, else another from the same balancer (only that balancer knows where
+    /// the message came from).
+    fn link_for(&self, system_id: &str, preferred: ConnKey) -> Option<ConnKey> {
         let bound = |k: &ConnKey| {
             self.links
                 .get(k)
                 .is_some_and(|l| l.system_id.as_deref() == Some(system_id))
         };
-        preferred
-            .filter(|k| bound(k))
-            .or_else(|| self.links.keys().copied().find(|k| bound(k)))
+        Some(preferred).filter(|k| bound(k)).or_else(|| {
+            self.links
+                .keys()
+                .copied()
+                .find(|k| k.0 == preferred.0 && bound(k))
+        })
     }
 
     fn send_deliver(
@@ -525,7 +530,7 @@ impl Provider {
                 let Some(f) = ledger.messages.get(&message_id) else {
                     return acts;
                 };
-                match self.link_for(&f.system_id.clone(), Some(f.link)) {
+                match self.link_for(&f.system_id.clone(), f.link) {
                     Some(link) => {
                         let text = format!(
                             "id:{} sub:001 dlvrd:001 submit date:2611300900 done date:2611300901 stat:DELIVRD err:000 text:",

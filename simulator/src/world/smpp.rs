@@ -460,3 +460,145 @@ impl World {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+    use switchboard_core::smpp::{self, Bind, CommandId, CommandStatus, Framer, Header};
+
+    const CONN: ConnId = ConnId(ConnId::OUTBOUND_BIT | 1 << 40);
+
+    /// One idle node and two providers accepting system_id A (a customer group that never
+    /// starts), without SMPP on the balancer: the test speaks for it.
+    fn world() -> World {
+        let s = Scenario::from_toml(
+            "[[nodes]]\n[smpp]\n[[smpp.customers]]\ncount = 0\nsystem_id = \"A\"\npassword = \"pw\"\n[[smpp.providers]]\ncount = 2\nmo_rate = 0.0\nresponse_delay_ms = 5\nresponse_jitter_ms = 0\nreceipt_jitter_ms = 0\n",
+        )
+        .expect("scenario");
+        World::new(s, 1, true).expect("world")
+    }
+
+    fn run_for(w: &mut World, ms: u64) {
+        let until = w.now().saturating_add(Duration::from_millis(ms));
+        while w.q.next_at().is_some_and(|at| at <= until) {
+            let (_, event) = w.q.pop().expect("an event");
+            w.step(event);
+        }
+    }
+
+    fn trace(w: World) -> String {
+        w.trace.expect("recorded").finish().text
+    }
+
+    /// The inputs balancer 0 was fed for `conn` (names, in order), and the PDUs of their
+    /// bytes.
+    fn fed(trace: &str, conn: ConnId) -> (Vec<String>, Vec<(CommandId, u32, u32)>) {
+        let mut names = Vec::new();
+        let mut framer = Framer::default();
+        for line in trace.lines().skip(1) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let Some(input) = v["input"].as_object() else {
+                continue;
+            };
+            for (name, body) in input {
+                if body["conn"].as_u64() != Some(conn.0) {
+                    continue;
+                }
+                names.push(format!("{name} {}", body["reason"].as_str().unwrap_or("")));
+                if let Some(bytes) = body["bytes"].as_array() {
+                    let b: Vec<u8> = bytes.iter().map(|x| x.as_u64().unwrap() as u8).collect();
+                    framer.feed(Bytes::from(b));
+                }
+            }
+        }
+        // Bytes come in chunks of arbitrary sizes: one name for consecutive ones.
+        names.dedup();
+        let mut pdus = Vec::new();
+        while let Ok(Some(raw)) = framer.poll() {
+            let h = Header::parse(&raw).unwrap();
+            pdus.push((h.command_id, h.command_status.0, h.sequence_number));
+        }
+        (names, pdus)
+    }
+
+    fn bind(password: &str) -> Bytes {
+        let b = Bind {
+            system_id: Bytes::from_static(b"A"),
+            password: Bytes::from(password.to_owned()),
+            interface_version: smpp::SMPP_3_4,
+            ..Bind::default()
+        };
+        smpp::bind(CommandId::BIND_TRANSCEIVER, 1, &b).unwrap()
+    }
+
+    #[test]
+    fn a_provider_takes_a_connection_answers_binds_and_enquire_links_and_its_crash_resets_it() {
+        let mut w = world();
+        w.lb_connect(0, CONN, addr::smpp_provider(1), None, None);
+        w.lb_write(0, CONN, bind("pw"));
+        w.lb_write(0, CONN, smpp::enquire_link(2));
+        run_for(&mut w, 200);
+        assert_eq!(w.smpp.providers[1].stats.binds, 1);
+        w.smpp_fault("p1", Action::Crash);
+        run_for(&mut w, 200);
+        assert!(w.violations.is_empty(), "{:?}", w.violations);
+        let (names, pdus) = fed(&trace(w), CONN);
+        assert_eq!(
+            names,
+            ["Connected ", "Data ", "Closed IoError"],
+            "{names:?}"
+        );
+        assert_eq!(
+            pdus,
+            [
+                (CommandId::BIND_TRANSCEIVER_RESP, 0, 1),
+                (CommandId::ENQUIRE_LINK_RESP, 0, 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_crashed_provider_refuses_until_it_restarts_and_a_wrong_password_is_refused() {
+        let mut w = world();
+        w.smpp_fault("p0", Action::Crash);
+        w.lb_connect(0, CONN, addr::smpp_provider(0), None, None);
+        run_for(&mut w, 200);
+        w.smpp_fault("p0", Action::Restart);
+        let again = ConnId(CONN.0 + 1);
+        w.lb_connect(0, again, addr::smpp_provider(0), None, None);
+        w.lb_write(0, again, bind("wrong"));
+        run_for(&mut w, 200);
+        assert!(w.violations.is_empty(), "{:?}", w.violations);
+        assert_eq!(w.smpp.providers[0].stats.binds, 0);
+        let text = trace(w);
+        assert_eq!(fed(&text, CONN).0, ["ConnectFailed "]);
+        let (names, pdus) = fed(&text, again);
+        assert_eq!(names, ["Connected ", "Data "]);
+        assert_eq!(
+            pdus,
+            [(
+                CommandId::BIND_TRANSCEIVER_RESP,
+                CommandStatus::RINVPASWD.0,
+                1
+            )]
+        );
+    }
+
+    #[test]
+    fn a_partitioned_provider_gets_its_segments_in_order_once_healed() {
+        let mut w = world();
+        w.smpp_fault("p0", Action::Partition);
+        w.lb_connect(0, CONN, addr::smpp_provider(0), None, None);
+        w.lb_write(0, CONN, bind("pw"));
+        run_for(&mut w, 2000);
+        assert_eq!(w.smpp.providers[0].stats.connections, 0, "held back");
+        w.smpp_fault("p0", Action::Heal);
+        run_for(&mut w, 200);
+        assert!(w.violations.is_empty(), "{:?}", w.violations);
+        assert_eq!(w.smpp.providers[0].stats.binds, 1);
+        let (names, pdus) = fed(&trace(w), CONN);
+        assert_eq!(names, ["Connected ", "Data "]);
+        assert_eq!(pdus, [(CommandId::BIND_TRANSCEIVER_RESP, 0, 1)]);
+    }
+}
