@@ -135,6 +135,8 @@ pub struct ProviderGroup {
     pub receipt_jitter_ms: u64,
     /// Mobile-originated `deliver_sm` per second, per provider, while customers send.
     pub mo_rate: f64,
+    /// Period of the provider's own `enquire_link` on each bound connection (0: none).
+    pub enquire_link_ms: u64,
 }
 
 impl Default for ProviderGroup {
@@ -148,6 +150,7 @@ impl Default for ProviderGroup {
             receipt_delay_ms: 200,
             receipt_jitter_ms: 800,
             mo_rate: 1.0,
+            enquire_link_ms: 0,
         }
     }
 }

@@ -217,7 +217,10 @@ impl Customer {
             CustomerTimer::Submit { round } if round == self.round && self.bound => {
                 self.submit(now, rng)
             }
-            CustomerTimer::EnquireLink { epoch } if epoch == self.epoch && self.connected => {
+            // None once the quota is sent: the run ends with nothing under way.
+            CustomerTimer::EnquireLink { epoch }
+                if epoch == self.epoch && self.connected && self.finished_at.is_none() =>
+            {
                 let seq = self.request(now, CommandId::ENQUIRE_LINK);
                 vec![
                     CustomerAct::Write(smpp::enquire_link(seq)),

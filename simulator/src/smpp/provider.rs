@@ -23,6 +23,8 @@ pub(crate) enum ProviderTimer {
     Receipt { message_id: Bytes },
     /// Send the next mobile-originated message.
     Mo,
+    /// Send an `enquire_link` on `link`.
+    EnquireLink { link: ConnKey },
 }
 
 /// What a provider asks the world to do.
@@ -41,6 +43,8 @@ pub(crate) enum ProviderAct {
 /// A request the provider sent to the balancer.
 #[derive(Debug, Clone)]
 pub(crate) struct OutRequest {
+    /// `deliver_sm` or `enquire_link`.
+    pub command: CommandId,
     /// `id:…` receipt or `mo:…` message.
     pub what: String,
     pub sent_at: Timestamp,
@@ -267,6 +271,12 @@ impl Provider {
                 if status == CommandStatus::ROK {
                     l.system_id = Some(system_id);
                     self.stats.binds += 1;
+                    if self.group.enquire_link_ms > 0 {
+                        acts.push(ProviderAct::Timer(
+                            Duration::from_millis(self.group.enquire_link_ms),
+                            ProviderTimer::EnquireLink { link },
+                        ));
+                    }
                 }
                 let version = (b.interface_version >= smpp::SMPP_3_4).then_some(smpp::SMPP_3_4);
                 l.awaiting.remove(&seq);
@@ -426,7 +436,8 @@ impl Provider {
         };
         if let Some((c, s, at)) = r.answer {
             acts.push(ProviderAct::Violation(format!(
-                "provider {name} got a second response to its deliver_sm {seq} ({}): {what}, after {} {} at {}",
+                "provider {name} got a second response to its {} {seq} ({}): {what}, after {} {} at {}",
+                r.command.name(),
                 r.what,
                 c.name(),
                 status_name(s),
@@ -434,14 +445,21 @@ impl Provider {
             )));
             return;
         }
-        if cmd != CommandId::DELIVER_SM_RESP && cmd != CommandId::GENERIC_NACK {
+        if cmd != r.command.response() && cmd != CommandId::GENERIC_NACK {
             acts.push(ProviderAct::Violation(format!(
-                "provider {name} got {what} as the response to its deliver_sm {seq} ({})",
+                "provider {name} got {what} as the response to its {} {seq} ({})",
+                r.command.name(),
                 r.what
             )));
         }
         r.answer = Some((cmd, status, now));
-        if status == CommandStatus::ROK {
+        if r.command == CommandId::ENQUIRE_LINK {
+            if status != CommandStatus::ROK {
+                acts.push(ProviderAct::Violation(format!(
+                    "provider {name}: the balancer answered its enquire_link {seq} with {what}"
+                )));
+            }
+        } else if status == CommandStatus::ROK {
             self.stats.delivered_ok += 1;
         } else {
             self.stats.delivered_err += 1;
@@ -501,6 +519,7 @@ impl Provider {
         l.out.insert(
             seq,
             OutRequest {
+                command: CommandId::DELIVER_SM,
                 what: text.split(' ').next().unwrap_or_default().to_owned(),
                 sent_at: now,
                 answer: None,
@@ -542,6 +561,27 @@ impl Provider {
                     None => self.stats.receipts_undeliverable += 1,
                 }
             }
+            ProviderTimer::EnquireLink { link } => {
+                // None once the customers are done: the run ends with nothing under way.
+                if let Some(l) = self.links.get_mut(&link).filter(|_| !traffic_over) {
+                    let seq = l.next_seq;
+                    l.next_seq += 1;
+                    l.out.insert(
+                        seq,
+                        OutRequest {
+                            command: CommandId::ENQUIRE_LINK,
+                            what: "link check".into(),
+                            sent_at: now,
+                            answer: None,
+                        },
+                    );
+                    acts.push(ProviderAct::Write(link, smpp::enquire_link(seq)));
+                    acts.push(ProviderAct::Timer(
+                        Duration::from_millis(self.group.enquire_link_ms),
+                        ProviderTimer::EnquireLink { link },
+                    ));
+                }
+            }
             ProviderTimer::Mo => {
                 if traffic_over {
                     return acts;
@@ -572,6 +612,16 @@ impl Provider {
         acts
     }
 
+    /// Its `enquire_link` answered, on the connections still open.
+    #[cfg(test)]
+    pub(crate) fn answered_enquire_links(&self) -> usize {
+        self.links
+            .values()
+            .flat_map(|l| l.out.values())
+            .filter(|r| r.command == CommandId::ENQUIRE_LINK && r.answer.is_some())
+            .count()
+    }
+
     /// Requests it sent on connections still open that got no response (checked at the
     /// end, after the quiet period).
     pub(crate) fn unanswered(&self) -> Vec<String> {
@@ -583,8 +633,9 @@ impl Provider {
                     total += 1;
                     if out.len() < 5 {
                         out.push(format!(
-                            "provider {} sent deliver_sm {seq} ({}) at {} on connection {} of lb{}, still open, and got no response",
+                            "provider {} sent {} {seq} ({}) at {} on connection {} of lb{}, still open, and got no response",
                             self.name,
+                            r.command.name(),
                             r.what,
                             secs(r.sent_at),
                             link.1 .0,

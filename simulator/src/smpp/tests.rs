@@ -166,6 +166,7 @@ fn customer_group() -> CustomerGroup {
 fn provider_group() -> ProviderGroup {
     ProviderGroup {
         mo_rate: 5.0,
+        enquire_link_ms: 300,
         ..ProviderGroup::default()
     }
 }
@@ -191,6 +192,8 @@ fn a_customer_wired_to_a_provider_sends_its_quota_and_every_check_holds() {
     assert!(w.provider.unanswered().is_empty());
     assert_eq!(w.provider.stats.binds, 1);
     assert_eq!(w.provider.stats.delivered_ok, 200 + w.provider.stats.mos);
+    let link_checks = w.provider.answered_enquire_links();
+    assert!(link_checks >= 5, "{link_checks}");
     assert!(w.ledger.final_checks().is_empty());
     // Every 10th message is long, in 3 parts: 10 messages take 12 submit_sm, so 200 hold
     // 16 long messages.
