@@ -350,9 +350,11 @@ impl Engine {
                 conn,
                 to,
                 from,
+                bind_ip,
                 tls,
             } => {
-                let local = from.and_then(|id| self.local_ips.get(&id).copied());
+                let local =
+                    bind_ip.or_else(|| from.and_then(|id| self.local_ips.get(&id).copied()));
                 match tls {
                     None => io.connect(conn, to, local, None),
                     Some(tls) => match self.client_tls(&tls) {
@@ -621,6 +623,7 @@ mod tests {
             conn: ConnId(ConnId::OUTBOUND_BIT | n),
             to: "192.0.2.1:8443".parse().unwrap(),
             from: None,
+            bind_ip: None,
             tls: Some(ClientTls {
                 server_name: "node-1.example.com".to_owned(),
                 unverified_without_trust_store: unverified,

@@ -218,6 +218,9 @@ pub enum Output {
         to: SocketAddr,
         /// Leave from this listener's address (its IP, any port) when set.
         from: Option<ListenerId>,
+        /// Leave from this address (any port) when set; it takes precedence over `from`.
+        #[serde(default)]
+        bind_ip: Option<std::net::IpAddr>,
         /// TLS over the connection.
         tls: Option<ClientTls>,
     },

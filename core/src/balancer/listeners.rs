@@ -18,6 +18,11 @@ pub enum Role {
     Management,
     /// An HTTP balancer port (§5): plain or HTTPS.
     Http(HttpListener),
+    /// An SMPP balancer port (§6.1): `smppPort` (plain) or `smppSslPort` (TLS).
+    Smpp {
+        /// TLS (`smppSslPort`).
+        secure: bool,
+    },
 }
 
 /// One listener: what the driver opens and what the core does with it.
@@ -37,7 +42,8 @@ pub struct Declared {
 /// `common.ipv6Host`. (The reference bound HTTP on all interfaces; an operator who wants that
 /// sets `host` to `0.0.0.0`.) (The reference bound the management API on all
 /// interfaces; binding the balancer's own address keeps `/lbstop` off other networks while
-/// keepalived's `nc -z host port` probe still reaches it.)
+/// keepalived's `nc -z host port` probe still reaches it.) Last the SMPP balancer's `smppPort`
+/// and `smppSslPort` on `smppExternalHost`, else `smppHost`, else `common.host` (§6.1).
 pub fn declare(config: &Config) -> Vec<Declared> {
     let mut out = Vec::new();
     for (leg, cfg) in [
@@ -89,6 +95,33 @@ pub fn declare(config: &Config) -> Vec<Declared> {
                 send_buffer: None,
             },
             role: Role::Http(HttpListener { secure, port }),
+        });
+    }
+    let smpp = &config.smpp;
+    let smpp_host = smpp
+        .smpp_external_host
+        .as_ref()
+        .or(smpp.smpp_host.as_ref())
+        .unwrap_or(&common.host);
+    for (port, secure) in [(smpp.smpp_port, false), (smpp.smpp_ssl_port, true)] {
+        let Some(port) = port.filter(|p| *p != 0) else {
+            continue;
+        };
+        out.push(Declared {
+            spec: ListenerSpec {
+                id: ListenerId(out.len() as u32),
+                name: if secure { "SMPP TLS" } else { "SMPP" }.to_owned(),
+                host: smpp_host.clone(),
+                port,
+                ipv6: smpp_host.contains(':'),
+                kind: SocketKind::Tcp,
+                tls: secure.then_some(ServerTls {
+                    client_auth: TlsClientAuth::Disabled,
+                }),
+                recv_buffer: None,
+                send_buffer: None,
+            },
+            role: Role::Smpp { secure },
         });
     }
     out

@@ -25,6 +25,7 @@ pub mod net;
 pub mod notify;
 pub mod services;
 pub mod sip;
+pub mod smpp;
 pub mod timers;
 pub mod ws_link;
 
@@ -44,6 +45,8 @@ use net::{Net, Owner, HANDSHAKE_TIMEOUT};
 use notify::Notifier;
 use services::{ServiceRequest, Services};
 use sip::SipProxy;
+use smpp::settings::SmppSettings;
+use smpp::SmppProxy;
 use std::collections::BTreeMap;
 use timers::Timer;
 
@@ -57,6 +60,7 @@ pub struct Balancer {
     net: Net,
     sip: SipProxy,
     http: HttpProxy,
+    smpp: SmppProxy,
     services: Services,
     notifier: Notifier,
     regex_pins: Vec<RegexPin>,
@@ -99,6 +103,7 @@ impl Balancer {
         let points = sip_points(&declared);
         let sip = SipProxy::new(ForwardSettings::from_config(&config), points, now);
         let http = HttpProxy::new(HttpSettings::from_config(&config));
+        let smpp = SmppProxy::new(SmppSettings::from_config(&config));
         let mut balancer = Balancer {
             config,
             cluster,
@@ -107,6 +112,7 @@ impl Balancer {
             net: Net::default(),
             sip,
             http,
+            smpp,
             services: Services::default(),
             notifier: Notifier::default(),
             regex_pins: Vec::new(),
@@ -163,12 +169,14 @@ impl Balancer {
                 match net.owner(conn) {
                     Some(Owner::Sip) => self.sip.connected(net, now, conn),
                     Some(Owner::Http) => self.http.connected(conn),
+                    Some(Owner::Smpp) => self.smpp.connected(conn),
                     _ => {}
                 }
             }
             Input::ConnectFailed { conn } => match net.forget(conn) {
                 Some(Owner::Sip) => self.sip.connect_failed(net, cluster, now, conn),
                 Some(Owner::Http) => self.http.connect_failed(net, cluster, now, conn),
+                Some(Owner::Smpp) => self.smpp.connect_failed(net, cluster, now, conn),
                 Some(Owner::Notify) => self.notifier.closed(net, conn),
                 Some(Owner::Service(_)) | None => {}
             },
@@ -178,6 +186,7 @@ impl Balancer {
                 Some(Owner::Service(_)) => self.services.closed(conn),
                 Some(Owner::Notify) => self.notifier.closed(net, conn),
                 Some(Owner::Http) => self.http.closed(net, cluster, now, conn),
+                Some(Owner::Smpp) => self.smpp.closed(net, cluster, now, conn),
                 None => {}
             },
             Input::Resolved { token, addr } => {
@@ -257,6 +266,8 @@ impl Balancer {
         self.sip.set_points(sip_points(&self.declared));
         self.sip.set_settings(settings, now);
         self.http.set_settings(HttpSettings::from_config(&config));
+        self.smpp
+            .set_settings(&mut self.net, now, SmppSettings::from_config(&config));
         self.config = config;
         self.apply_regex_pins();
         self.arm_timers();
@@ -318,6 +329,11 @@ impl Balancer {
                 self.net.accepted(conn, Owner::Http);
                 self.http.accepted(&mut self.net, now, conn, peer, listener);
             }
+            Role::Smpp { secure } => {
+                tracing::debug!(?conn, %peer, secure, "SMPP customer connected");
+                self.net.accepted(conn, Owner::Smpp);
+                self.smpp.accepted(now, conn, secure);
+            }
         }
     }
 
@@ -337,6 +353,7 @@ impl Balancer {
                 }
             }
             Some(Owner::Http) => self.http.data(net, cluster, now, conn, bytes),
+            Some(Owner::Smpp) => self.smpp.data(net, cluster, now, conn, bytes),
             // The node's answer to a stop notification is not needed.
             Some(Owner::Notify) => {}
             None => tracing::debug!(?conn, "data on an unknown connection"),
@@ -356,6 +373,7 @@ impl Balancer {
                     match owner {
                         Some(Owner::Sip) => self.sip.connect_failed(net, cluster, now, conn),
                         Some(Owner::Http) => self.http.connect_failed(net, cluster, now, conn),
+                        Some(Owner::Smpp) => self.smpp.connect_failed(net, cluster, now, conn),
                         Some(Owner::Notify) => self.notifier.closed(net, conn),
                         _ => {}
                     }
@@ -366,10 +384,15 @@ impl Balancer {
                         net.close(conn);
                         self.http.closed(net, cluster, now, conn);
                     }
+                    Some(Owner::Smpp) => {
+                        net.close(conn);
+                        self.smpp.closed(net, cluster, now, conn);
+                    }
                     _ => net.close(conn),
                 },
                 Timer::ServiceIdle(conn) => self.services.idle(net, conn),
                 Timer::Http(conn) => self.http.timeout(net, cluster, now, conn),
+                Timer::Smpp => self.smpp.timeout(net, cluster, now),
                 Timer::StopDelay => self.shutdown(now),
                 Timer::ExitDeadline => self.notifier.deadline(net),
             }
@@ -382,6 +405,7 @@ impl Balancer {
             .timers
             .set(Timer::Cluster, self.cluster.next_deadline());
         self.sip.arm_timers(&mut self.net);
+        self.smpp.arm_timers(&mut self.net);
     }
 
     fn service_request(&mut self, now: Timestamp, request: ServiceRequest) {
@@ -419,7 +443,7 @@ impl Balancer {
                     self.services.respond(&mut self.net, conn, incomplete());
                 }
             }
-            Role::Sip(_) | Role::Http(_) => {}
+            Role::Sip(_) | Role::Http(_) | Role::Smpp { .. } => {}
         }
     }
 

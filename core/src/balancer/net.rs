@@ -7,7 +7,7 @@ use crate::io::{ClientTls, ConnId, ListenerId, Output};
 use crate::time::Timestamp;
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// How long an outbound connection (TCP and TLS handshake) may take before the core gives up
@@ -30,6 +30,8 @@ pub enum Owner {
     Notify,
     /// The HTTP balancer (client and node connections).
     Http,
+    /// The SMPP balancer (customer and provider connections).
+    Smpp,
 }
 
 /// Outputs, connection owners and timers, shared by the protocol modules.
@@ -79,6 +81,20 @@ impl Net {
         tls: Option<ClientTls>,
         now: Timestamp,
     ) -> ConnId {
+        self.connect_from(owner, to, from, None, tls, now)
+    }
+
+    /// [`Net::connect`] leaving from `bind_ip` (any port) when it is set, else from `from`'s
+    /// address (the SMPP balancer's `smppInternalHost`, §6.1).
+    pub fn connect_from(
+        &mut self,
+        owner: Owner,
+        to: SocketAddr,
+        from: Option<ListenerId>,
+        bind_ip: Option<IpAddr>,
+        tls: Option<ClientTls>,
+        now: Timestamp,
+    ) -> ConnId {
         self.next_outbound += 1;
         let conn = ConnId(ConnId::OUTBOUND_BIT | self.next_outbound);
         self.owners.insert(conn, owner);
@@ -90,6 +106,7 @@ impl Net {
             conn,
             to,
             from,
+            bind_ip,
             tls,
         });
         conn

@@ -292,7 +292,7 @@ fn nodes_expire_on_the_timer_and_shutdown_notifies_the_survivors() {
     b.shutdown(Timestamp::from_millis(20));
     let out = drain(&mut b);
     assert!(
-        matches!(&out[..], [Output::Connect { conn, to, from: None, tls: None }, Output::Write { conn: written, payload }] if to.port() == 2222 && written == conn && payload.ends_with(br#"{"stop":{"ipAddress":"127.0.0.1","port":2610}}"#)),
+        matches!(&out[..], [Output::Connect { conn, to, from: None, tls: None, .. }, Output::Write { conn: written, payload }] if to.port() == 2222 && written == conn && payload.ends_with(br#"{"stop":{"ipAddress":"127.0.0.1","port":2610}}"#)),
         "{out:?}"
     );
     let deadline = b
@@ -644,6 +644,7 @@ fn a_resolved_host_name_is_sent_on_a_stream_like_any_address() {
         to: dest,
         from,
         tls,
+        ..
     }) = out.first().cloned()
     else {
         panic!("no connection opened: {out:?}")
@@ -1565,6 +1566,7 @@ fn an_outbound_websocket_connection_upgrades_before_it_carries_sip() {
         to,
         from,
         tls,
+        ..
     }) = out
         .iter()
         .find(|o| matches!(o, Output::Connect { .. }))
@@ -1815,6 +1817,7 @@ fn stop_notification(out: &[Output]) -> (ConnId, SocketAddr, Bytes) {
         to,
         from: None,
         tls: None,
+        ..
     }, Output::Write {
         conn: written,
         payload,

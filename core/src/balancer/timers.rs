@@ -23,22 +23,35 @@ pub enum Timer {
     /// An HTTP balancer connection's one deadline: a client's head or keep-alive, a
     /// tunnel's idle limit, a node's response, an idle pooled connection.
     Http(ConnId),
+    /// The SMPP balancer's earliest deadline (its own table holds the reasons).
+    Smpp,
     /// `/lbstop` was accepted: the full stop begins at this deadline.
     StopDelay,
     /// The stop notifications to nodes have had their time: exit.
     ExitDeadline,
 }
 
-/// Deadlines by reason, ordered by time. Setting a reason again moves its deadline.
-#[derive(Debug, Default)]
-pub struct Timers {
-    by_time: BTreeSet<(Timestamp, Timer)>,
-    by_reason: BTreeMap<Timer, Timestamp>,
+/// Deadlines by reason, ordered by time. Setting a reason again moves its deadline. The
+/// balancer's table has [`Timer`] reasons; a protocol module may keep its own table with its
+/// own reasons and arm one [`Timer`] for its earliest deadline.
+#[derive(Debug)]
+pub struct Timers<T: Ord + Copy = Timer> {
+    by_time: BTreeSet<(Timestamp, T)>,
+    by_reason: BTreeMap<T, Timestamp>,
 }
 
-impl Timers {
+impl<T: Ord + Copy> Default for Timers<T> {
+    fn default() -> Self {
+        Timers {
+            by_time: BTreeSet::new(),
+            by_reason: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T: Ord + Copy> Timers<T> {
     /// Arms (or moves) the deadline for `timer`; `None` cancels it.
-    pub fn set(&mut self, timer: Timer, at: Option<Timestamp>) {
+    pub fn set(&mut self, timer: T, at: Option<Timestamp>) {
         if let Some(old) = self.by_reason.remove(&timer) {
             self.by_time.remove(&(old, timer));
         }
@@ -49,17 +62,17 @@ impl Timers {
     }
 
     /// Cancels the deadline for `timer`, if any.
-    pub fn cancel(&mut self, timer: Timer) {
+    pub fn cancel(&mut self, timer: T) {
         self.set(timer, None);
     }
 
     /// When `timer` is due, if it is armed.
-    pub fn due(&self, timer: Timer) -> Option<Timestamp> {
+    pub fn due(&self, timer: T) -> Option<Timestamp> {
         self.by_reason.get(&timer).copied()
     }
 
     /// True if `timer` is armed.
-    pub fn is_armed(&self, timer: Timer) -> bool {
+    pub fn is_armed(&self, timer: T) -> bool {
         self.by_reason.contains_key(&timer)
     }
 
@@ -69,7 +82,7 @@ impl Timers {
     }
 
     /// Removes and returns every timer due at `now`, earliest first.
-    pub fn expired(&mut self, now: Timestamp) -> Vec<Timer> {
+    pub fn expired(&mut self, now: Timestamp) -> Vec<T> {
         let mut due = Vec::new();
         while let Some(&(at, timer)) = self.by_time.first() {
             if at > now {
@@ -83,7 +96,7 @@ impl Timers {
     }
 
     /// Every armed deadline with its reason, earliest first (for inspection and tests).
-    pub fn deadlines(&self) -> impl Iterator<Item = (Timestamp, Timer)> + '_ {
+    pub fn deadlines(&self) -> impl Iterator<Item = (Timestamp, T)> + '_ {
         self.by_time.iter().copied()
     }
 }

@@ -324,6 +324,7 @@ impl World {
                 to,
                 from,
                 tls,
+                ..
             } => self.lb_connect(lb, conn, to, from, tls),
             Output::Cluster { kind, node } => {
                 let at = self.now();

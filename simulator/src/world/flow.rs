@@ -137,6 +137,7 @@ mod tests {
                 conn: CONN,
                 to,
                 from,
+                bind_ip: None,
                 tls,
             },
         );
@@ -172,6 +173,7 @@ mod tests {
                 conn: CONN,
                 to,
                 from,
+                bind_ip: None,
                 tls,
             },
         );
