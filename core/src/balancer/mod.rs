@@ -65,7 +65,6 @@ pub struct Balancer {
     notifier: Notifier,
     regex_pins: Vec<RegexPin>,
     last_now: Timestamp,
-    smpp_stats: crate::smpp_proxy::stats::SmppStats,
 }
 
 /// The SIP listening points among `declared`, with their listener ids.
@@ -117,7 +116,6 @@ impl Balancer {
             notifier: Notifier::default(),
             regex_pins: Vec::new(),
             last_now: now,
-            smpp_stats: Default::default(),
         };
         balancer.arm_timers();
         Ok(balancer)
@@ -477,8 +475,8 @@ impl Balancer {
             http: self.http.stats(),
             http_connections: self.http.connections(),
             http_tunnels: self.http.tunnels(),
-            smpp: &self.smpp_stats,
-            smpp_view: crate::smpp_proxy::stats::SmppView::default(),
+            smpp: self.smpp.stats(),
+            smpp_view: self.smpp.view(&self.cluster),
         }
     }
 

@@ -6,7 +6,7 @@
 use crate::io::ConnId;
 use crate::smpp::{CommandId, SequenceCounter};
 use crate::time::Timestamp;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// Names a provider link (a provider slot and its current connection).
 pub type LinkId = u64;
@@ -55,7 +55,7 @@ pub struct Pending {
 #[derive(Debug, Default)]
 pub struct InFlight {
     counter: SequenceCounter,
-    pending: HashMap<u32, Pending>,
+    pending: BTreeMap<u32, Pending>,
     /// Deadlines in the order requests left; a connection's timeout is the same for every
     /// request, so the front is the earliest. Entries answered since are skipped.
     order: VecDeque<(Timestamp, u32)>,
@@ -123,7 +123,7 @@ impl InFlight {
     /// Removes and returns every request awaiting a response (the connection is gone).
     pub fn drain(&mut self) -> Vec<(u32, Pending)> {
         self.order.clear();
-        let mut all: Vec<(u32, Pending)> = self.pending.drain().collect();
+        let mut all: Vec<(u32, Pending)> = std::mem::take(&mut self.pending).into_iter().collect();
         all.sort_by_key(|(seq, p)| (p.sent_at, *seq));
         all
     }

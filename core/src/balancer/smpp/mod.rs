@@ -44,7 +44,7 @@ use limiter::Limiter;
 use pins::Pins;
 use receipts::ReceiptTable;
 use settings::SmppSettings;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
 /// Why the SMPP balancer wants to be woken up.
@@ -217,11 +217,11 @@ struct Fanout {
 #[derive(Debug)]
 pub struct SmppProxy {
     settings: SmppSettings,
-    customers: HashMap<ConnId, Customer>,
+    customers: BTreeMap<ConnId, Customer>,
     links: BTreeMap<LinkId, Link>,
-    by_conn: HashMap<ConnId, LinkId>,
+    by_conn: BTreeMap<ConnId, LinkId>,
     spaces: BTreeMap<String, Space>,
-    fanouts: HashMap<u64, Fanout>,
+    fanouts: BTreeMap<u64, Fanout>,
     next_link: LinkId,
     next_fanout: u64,
     next_regular: usize,
@@ -234,11 +234,11 @@ impl SmppProxy {
     pub fn new(settings: SmppSettings) -> SmppProxy {
         SmppProxy {
             settings,
-            customers: HashMap::new(),
+            customers: BTreeMap::new(),
             links: BTreeMap::new(),
-            by_conn: HashMap::new(),
+            by_conn: BTreeMap::new(),
             spaces: BTreeMap::new(),
-            fanouts: HashMap::new(),
+            fanouts: BTreeMap::new(),
             next_link: 0,
             next_fanout: 0,
             next_regular: 0,

@@ -9,7 +9,7 @@ use crate::io::ConnId;
 use crate::smpp::Concatenation;
 use crate::time::Timestamp;
 use bytes::Bytes;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 /// How long the parts of one message may take to arrive.
@@ -22,7 +22,7 @@ type Key = (ConnId, Bytes, u16, u8);
 /// The provider link each long message in progress goes to.
 #[derive(Debug, Default)]
 pub struct Pins {
-    entries: HashMap<Key, (LinkId, u8, Timestamp)>,
+    entries: BTreeMap<Key, (LinkId, u8, Timestamp)>,
     order: VecDeque<(Timestamp, Key)>,
 }
 
@@ -81,6 +81,11 @@ impl Pins {
     /// Messages in progress.
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// True when no long message is in progress.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     fn expire(&mut self, now: Timestamp) {

@@ -10,7 +10,7 @@
 use super::inflight::LinkId;
 use crate::io::ConnId;
 use crate::time::Timestamp;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 /// Who a message id belongs to.
@@ -27,7 +27,7 @@ pub struct Submitted {
 pub struct ReceiptTable {
     capacity: usize,
     ttl: Duration,
-    entries: HashMap<Box<[u8]>, (Submitted, Timestamp)>,
+    entries: BTreeMap<Box<[u8]>, (Submitted, Timestamp)>,
     order: VecDeque<(Timestamp, Box<[u8]>)>,
 }
 
@@ -37,7 +37,7 @@ impl ReceiptTable {
         ReceiptTable {
             capacity,
             ttl,
-            entries: HashMap::new(),
+            entries: BTreeMap::new(),
             order: VecDeque::new(),
         }
     }

@@ -6,7 +6,7 @@ use crate::balancer::Balancer;
 use crate::config::{Config, HostPort};
 use crate::io::{CloseReason, ConnId, Input, Output};
 use crate::smpp::{
-    self, Address, Bind, Body, CommandId, CommandStatus, Framer, Header, Pdu, SmBody, SmResp,
+    self, Address, Bind, Body, CommandId, CommandStatus, Framer, Pdu, SmBody, SmResp,
 };
 use crate::time::Timestamp;
 use bytes::Bytes;
@@ -243,8 +243,4 @@ pub(super) fn deliver_resp(seq: u32) -> Bytes {
 /// `(command, status, sequence)` of a PDU.
 pub(super) fn id(p: &Pdu) -> (CommandId, CommandStatus, u32) {
     (p.command_id, p.command_status, p.sequence_number)
-}
-
-pub(super) fn header(raw: &Bytes) -> Header {
-    Header::parse(raw).unwrap()
 }
