@@ -90,6 +90,31 @@ fn s11_node_crash_with_tcp_callers_and_nodes() {
 }
 
 #[test]
+fn s12_smpp_provider_crash_and_partition() {
+    passes_across_seeds("12-smpp-provider-crash.toml");
+}
+
+#[test]
+fn a_trace_of_smpp_traffic_replays_bit_for_bit() {
+    // Customers accepted, provider connections opened, reset by the crash and refused while
+    // the provider is down, PDUs in chunks: the replay reproduces every output.
+    let s = scenario("12-smpp-provider-crash.toml");
+    let (report, trace) = switchboard_sim::run_traced(&s, 4).unwrap();
+    assert!(report.passed(), "{report}");
+    for input in [
+        "\"Accepted\"",
+        "\"Connected\"",
+        "\"ConnectFailed\"",
+        "\"IoError\"",
+    ] {
+        assert!(trace.text.contains(input), "no {input} input recorded");
+    }
+    let replayed = switchboard_sim::trace::replay(&trace.text).unwrap();
+    assert_eq!(replayed.seed, 4);
+    assert!(replayed.inputs > 1000);
+}
+
+#[test]
 fn a_trace_of_tcp_connections_replays_bit_for_bit() {
     // Connections accepted and opened, bytes in chunks, resets on the crash: the replay
     // reproduces them from the recorded inputs alone.
