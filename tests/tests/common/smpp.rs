@@ -376,6 +376,14 @@ impl Smsc {
         self.events().matching(|e| is(e, "submit_sm"))
     }
 
+    /// Waits at most `limit` until it received `n` submit_sm in all; returns those seen.
+    /// (Its events come through its own pipe: after a customer got its responses, the SMSC's
+    /// lines may still be on their way.)
+    pub fn wait_submits(&self, n: usize, limit: Duration) -> Vec<Value> {
+        self.events()
+            .wait_n_from(0, n, limit, |e| is(e, "submit_sm"))
+    }
+
     /// Kills it (SIGKILL: its connections are reset) and waits for the exit.
     pub fn kill(&mut self) {
         self.peer.proc.kill();
@@ -405,6 +413,15 @@ impl Smsc {
     pub fn report(&self) -> String {
         format!("--- {} events\n{}", self.name, self.events().tail(40))
     }
+}
+
+/// Waits at most `limit` until `smscs` received `n` submit_sm between them, then a moment more
+/// for any extra one; returns how many they received.
+pub fn wait_submits_total(smscs: &[&Smsc], n: usize, limit: Duration) -> usize {
+    let total = || smscs.iter().map(|s| s.submits().len()).sum::<usize>();
+    crate::common::wait_until(limit, || total() >= n);
+    thread::sleep(Duration::from_millis(100));
+    total()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -637,12 +654,15 @@ pub struct SmppLbConfig {
 }
 
 impl SmppLbConfig {
-    /// Mux or regular mode toward `providers`, with short test timers: `timeoutResponse`
-    /// 3000 ms, `reconnectPeriod` 200 ms, everything else the defaults.
+    /// Mux or regular mode toward `providers`, with test timers: `timeoutResponse` 3000 ms,
+    /// `reconnectPeriod` 200 ms, `timeoutConnection` 5000 ms (peers started one after the
+    /// other on a loaded machine may take more than the default second to bind), everything
+    /// else the defaults.
     pub fn new(mux: bool, providers: &[u16]) -> SmppLbConfig {
         let mut keys = BTreeMap::new();
         keys.insert("timeoutResponse".to_owned(), "3000".to_owned());
         keys.insert("reconnectPeriod".to_owned(), "200".to_owned());
+        keys.insert("timeoutConnection".to_owned(), "5000".to_owned());
         SmppLbConfig {
             mux,
             providers: providers.to_vec(),
