@@ -1,6 +1,10 @@
 //! End-to-end tests of the balancer binary's command line (the binary of `SWITCHBOARD_RUNTIME`,
 //! or `SWITCHBOARD_BIN`).
 
+mod common;
+#[path = "common/smpp.rs"]
+mod smpp;
+
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::thread::sleep;
@@ -97,47 +101,82 @@ fn version_names_the_binary_and_the_release() {
 /// Both running tests bind the default ports (5060, 5065, 2610, 2006, 2080): one at a time.
 static DEFAULT_PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn stays_up_then_terminates(args: &[&str]) {
+/// Runs the binary with `args`, checks it is still up after a second, runs `while_up`, then
+/// stops it with SIGTERM and checks the graceful exit. The binary is killed if `while_up`
+/// panics; its log goes to a file (a pipe nobody reads while it runs could fill up).
+fn stays_up_then_terminates(args: &[&str], while_up: impl FnOnce()) {
     let _ports = DEFAULT_PORTS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let log_path = std::env::temp_dir().join(format!("switchboard-cli-{}.log", std::process::id()));
+    let log_file = std::fs::File::create(&log_path).expect("create log");
     let mut child = Command::new(binary())
         .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(log_file)
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", binary_name()));
+    let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     sleep(Duration::from_millis(1000));
-    assert!(
-        child.try_wait().expect("poll child").is_none(),
-        "{} exited early",
-        binary_name()
-    );
+    if child.try_wait().expect("poll child").is_some() {
+        panic!("{} exited early:\n{}", binary_name(), read_log());
+    }
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(while_up)) {
+        let _ = child.kill();
+        let _ = child.wait();
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default();
+        panic!("{message}\n--- {} log\n{}", binary_name(), read_log());
+    }
     // SIGTERM by PID: a graceful shutdown exits 0.
     let pid = child.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status();
     if !matches!(killed, Ok(s) if s.success()) {
         child.kill().expect("kill the balancer");
     }
-    let output = child.wait_with_output().expect("wait for the balancer");
-    let log = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{log}");
+    let status = child.wait().expect("wait for the balancer");
+    let log = read_log();
+    let _ = std::fs::remove_file(&log_path);
+    assert_eq!(status.code(), Some(0), "{log}");
     assert!(log.contains("sip.external.udpPort = 5060"), "{log}");
 }
 
 #[test]
 fn no_arguments_runs_embedded_default_until_sigterm() {
-    stays_up_then_terminates(&[]);
+    stays_up_then_terminates(&[], || {});
 }
 
 #[test]
 fn config_file_in_reference_spelling_runs() {
     // The sample binds 172.21.0.105, an address of the reference's test machine: run it on
-    // loopback instead, everything else unchanged.
+    // loopback instead, everything else unchanged but its SMPP provider, an SMSC started
+    // here on loopback (the sample names a public address).
+    let dir = common::test_dir("cli-sample");
+    let smsc = smpp::Smsc::start(
+        &dir,
+        "smsc",
+        &smpp::SmscOptions::account("sample", "samplepw"),
+    );
     let text = std::fs::read_to_string(fixture("reference-sample.xml")).expect("read sample");
     // Its TLS, WSS and HTTPS listeners need the reference's keystore file, which is not
     // here: leave those out (plain HTTP on 2080 stays).
     let mut text = text.replace("<host>172.21.0.105</host>", "<host>127.0.0.1</host>");
+    for (from, to) in [
+        (
+            "<smppHost>172.21.0.105</smppHost>".to_owned(),
+            "<smppHost>127.0.0.1</smppHost>".to_owned(),
+        ),
+        (
+            "<remoteServers>174.37.245.38:8000</remoteServers>".to_owned(),
+            format!("<remoteServers>{}</remoteServers>", smsc.remote()),
+        ),
+    ] {
+        assert!(text.contains(&from), "the sample names {from}");
+        text = text.replace(&from, &to);
+    }
     for port in [
         "<tlsPort>5061</tlsPort>",
         "<tlsPort>5081</tlsPort>",
@@ -148,9 +187,22 @@ fn config_file_in_reference_spelling_runs() {
         assert!(text.contains(port), "the sample names {port}");
         text = text.replace(port, "");
     }
-    let path = std::env::temp_dir().join(format!("switchboard-cli-{}.xml", std::process::id()));
+    let path = dir.join("sample.xml");
     std::fs::write(&path, text).expect("write sample copy");
     let arg = format!("-mobicents-balancer-config={}", path.display());
-    stays_up_then_terminates(&[&arg, "-DlogLevel=DEBUG"]);
-    let _ = std::fs::remove_file(&path);
+    stays_up_then_terminates(&[&arg, "-DlogLevel=DEBUG"], || {
+        // Its SMPP listener (smppPort 2776, mux mode) binds the provider on the first
+        // customer bind, with that customer's credentials.
+        let mut esme = smpp::Esme::connect(&dir, "esme", smpp::at(2776), false);
+        let resp = esme.bind("sample", "samplepw");
+        assert_eq!(smpp::num(&resp, "status"), smpp::status::ROK, "{resp}");
+        let binds = smsc.wait_binds(1, smpp::STEP);
+        assert_eq!(binds.len(), 1, "{}", smsc.report());
+        assert_eq!(smpp::text(&binds[0], "system_id"), "sample");
+        let seqs = esme.submit(1, "sample");
+        let responses = esme.responses(&seqs, smpp::STEP);
+        assert_eq!(responses.len(), 1, "{}", esme.report());
+        assert_eq!(smpp::num(&responses[0], "status"), smpp::status::ROK);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }
