@@ -738,3 +738,39 @@ fn mux_active_standby_uses_the_first_bound_provider() {
         b.report()
     );
 }
+
+#[test]
+fn mux_statistics_and_management_view() {
+    let dir = test_dir("smpp-mux-stats");
+    let smsc = Smsc::start(&dir, "smsc", &account());
+    let lb = SmppLb::start(&dir, &SmppLbConfig::new(true, &[smsc.port]));
+    let mut customers = bound_customers(&dir, &lb, 2);
+    smsc.wait_binds(1, STEP);
+    for (i, c) in customers.iter_mut().enumerate() {
+        let seqs = c.submit(3, &format!("counted-{i}"));
+        assert_eq!(ok_ids(&c.responses(&seqs, STEP)).len(), 3);
+    }
+    let stat = |field: &str| {
+        lb.lbstat()
+            .and_then(|s| s["Metrics"][field].as_u64())
+            .unwrap_or_else(|| panic!("no {field} in /lbstat: {:?}", lb.lbstat()))
+    };
+    // Mux mode: the customers plus one for the provider side.
+    assert_eq!(stat("NumberOfActiveSmppConnections"), 3);
+    assert!(stat("NumberOfSmppRequestsToServer") >= 6);
+    assert!(stat("NumberOfSmppBytesToServer") > 0);
+    assert!(stat("NumberOfSmppBytesToClient") > 0);
+    let info = lb.lbinfo().expect("/lbinfo");
+    let servers = info["Nodes info"]["smppRemoteServers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(servers.len(), 1, "{info}");
+    assert_eq!(
+        servers[0]["properties"]["smppPort"],
+        smsc.port.to_string(),
+        "{info}"
+    );
+    let metrics = common::http_get(lb.management(), "/metrics").expect("/metrics");
+    assert!(metrics.contains("switchboard_smpp_"), "{metrics}");
+}

@@ -145,6 +145,11 @@ fn regular_unbind_is_relayed() {
     let lb = SmppLb::start(&dir, &SmppLbConfig::new(false, &[smsc.port]));
     let mut esme = Esme::connect(&dir, "esme", lb.smpp(), false);
     esme.bind_ok("bob", "pb");
+    // Regular mode counts the customer and its provider connection.
+    let active = lb
+        .lbstat()
+        .and_then(|s| s["Metrics"]["NumberOfActiveSmppConnections"].as_u64());
+    assert_eq!(active, Some(2), "{:?}", lb.lbstat());
     let mark = esme.command(json!({"op": "unbind"}));
     let resp = esme.events().wait_from(mark, STEP, |e| {
         is(e, "recv") && text(e, "command") == "unbind_resp"
