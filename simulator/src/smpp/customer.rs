@@ -446,6 +446,14 @@ impl Customer {
             return;
         };
         if let Some(a) = r.answer {
+            // Whose answer it was, when it carries a provider's message id.
+            if let (CommandStatus::ROK, Body::SmResp(b)) = (status, &pdu.body) {
+                if r.command == CommandId::SUBMIT_SM {
+                    let whose = ledger.acked(&b.message_id, self.index, seq, epoch, now);
+                    acts.extend(whose.map(CustomerAct::Violation));
+                }
+            }
+            let r = &self.requests[&seq];
             acts.push(CustomerAct::Violation(format!(
                 "customer {} got a second response to its {} {seq} (sent {}): {what}, after {} {} at {}",
                 self.name,

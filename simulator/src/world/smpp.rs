@@ -32,6 +32,31 @@ pub(crate) struct SmppWorld {
     /// When the last customer sent the last of its quota.
     pub traffic_over_at: Option<Timestamp>,
     pub quiet: Duration,
+    /// Test only: what the balancer writes to customers is tampered with.
+    #[cfg(test)]
+    pub tamper: Tamper,
+    #[cfg(test)]
+    pub tamper_count: u32,
+}
+
+/// Test only: a balancer bug, played by the network on what a balancer writes to customers
+/// (one PDU per write), to show the checks catch it.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Tamper {
+    #[default]
+    None,
+    /// The 100th `submit_sm_resp` is lost.
+    DropResponse,
+    /// The 100th `submit_sm_resp` is written twice.
+    DuplicateResponse,
+    /// The 100th `submit_sm_resp` for customer 0 goes to customer 1 instead.
+    ResponseToAnother,
+    /// The 50th `deliver_sm` for customer 2 (system_id B) goes to customer 0 (A) instead.
+    DeliverToAnotherSystem,
+    /// The 50th delivery receipt for customer 0 goes to customer 1 (same system_id)
+    /// instead.
+    ReceiptToAnother,
 }
 
 /// An SMPP event.
@@ -117,6 +142,10 @@ impl SmppWorld {
                 partitioned: BTreeSet::new(),
                 traffic_over_at: None,
                 quiet,
+                #[cfg(test)]
+                tamper: Tamper::None,
+                #[cfg(test)]
+                tamper_count: 0,
             },
             first,
         )
@@ -275,6 +304,63 @@ impl World {
                 s.providers[provider].closed((lb, conn), &mut s.ledger);
             }
             _ => {}
+        }
+    }
+
+    /// Test only: plays [`Tamper`] on `payload`, written toward `peer`; `None` when it is
+    /// not to be written there.
+    #[cfg(test)]
+    pub(super) fn smpp_tamper(&mut self, peer: Peer, payload: Bytes) -> Option<Bytes> {
+        use switchboard_core::smpp::{CommandId, Header};
+        let tamper = self.smpp.tamper;
+        let Peer::SmppCustomer(k) = peer else {
+            return Some(payload);
+        };
+        let Some(h) =
+            Header::parse(&payload).filter(|h| h.command_length as usize == payload.len())
+        else {
+            return Some(payload);
+        };
+        let (wanted, customer, nth) = match tamper {
+            Tamper::None => return Some(payload),
+            Tamper::DropResponse | Tamper::DuplicateResponse => (CommandId::SUBMIT_SM_RESP, k, 100),
+            Tamper::ResponseToAnother => (CommandId::SUBMIT_SM_RESP, 0, 100),
+            Tamper::DeliverToAnotherSystem => (CommandId::DELIVER_SM, 2, 50),
+            Tamper::ReceiptToAnother => (CommandId::DELIVER_SM, 0, 50),
+        };
+        if h.command_id != wanted || k != customer {
+            return Some(payload);
+        }
+        if tamper == Tamper::ReceiptToAnother {
+            let receipt = switchboard_core::smpp::Pdu::decode(&payload).is_ok_and(|p| {
+                matches!(p.body, switchboard_core::smpp::Body::DeliverSm(b) if b.esm_class == 0x04)
+            });
+            if !receipt {
+                return Some(payload);
+            }
+        }
+        self.smpp.tamper_count += 1;
+        if self.smpp.tamper_count != nth {
+            return Some(payload);
+        }
+        match tamper {
+            Tamper::DropResponse => None,
+            Tamper::DuplicateResponse => Some([payload.clone(), payload].concat().into()),
+            Tamper::ResponseToAnother
+            | Tamper::DeliverToAnotherSystem
+            | Tamper::ReceiptToAnother => {
+                let other = if tamper == Tamper::DeliverToAnotherSystem {
+                    0
+                } else {
+                    1
+                };
+                // Not the tampered customer: written untouched.
+                if let Some((lb, conn)) = self.smpp.customer_conn[other] {
+                    self.lb_write(lb, conn, payload);
+                }
+                None
+            }
+            Tamper::None => Some(payload),
         }
     }
 
@@ -600,5 +686,66 @@ mod tests {
         let (names, pdus) = fed(&trace(w), CONN);
         assert_eq!(names, ["Connected ", "Data "]);
         assert_eq!(pdus, [(CommandId::BIND_TRANSCEIVER_RESP, 0, 1)]);
+    }
+
+    /// Scenario 12 with seed 3 and a balancer bug played by the network: the run fails, the
+    /// seed in its first broken invariant and `what` in one of them.
+    fn caught(tamper: Tamper, what: &str) {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/12-smpp-provider-crash.toml"
+        );
+        let s = Scenario::from_file(std::path::Path::new(path)).expect("scenario");
+        let mut w = World::new(s, 3, false).expect("world");
+        w.smpp.tamper = tamper;
+        let (report, _) = w.run();
+        assert!(!report.passed(), "{tamper:?} went unnoticed:\n{report}");
+        let first = report.violations[0].to_string();
+        assert!(first.contains("(seed 3)"), "{first}");
+        assert!(
+            report.violations.iter().any(|v| v.what.contains(what)),
+            "{tamper:?}: {:#?}",
+            report.violations
+        );
+    }
+
+    #[test]
+    fn a_lost_response_is_caught() {
+        caught(
+            Tamper::DropResponse,
+            "and got no response (connection 1 still open)",
+        );
+    }
+
+    #[test]
+    fn a_duplicated_response_is_caught() {
+        caught(
+            Tamper::DuplicateResponse,
+            "got a second response to its submit_sm",
+        );
+    }
+
+    #[test]
+    fn a_response_delivered_to_another_customer_is_caught() {
+        caught(
+            Tamper::ResponseToAnother,
+            "reached customer c1 as the answer to its submit_sm",
+        );
+    }
+
+    #[test]
+    fn a_delivery_to_another_system_id_is_caught() {
+        caught(
+            Tamper::DeliverToAnotherSystem,
+            "reached customer c0 of system_id A",
+        );
+    }
+
+    #[test]
+    fn a_receipt_delivered_to_another_customer_of_the_system_id_is_caught() {
+        caught(
+            Tamper::ReceiptToAnother,
+            "while c0 that submitted it was connected",
+        );
     }
 }

@@ -595,6 +595,17 @@ impl World {
         if s.lb_closed || (!s.lb_open && !s.outbound) {
             return false;
         }
+        #[cfg(test)]
+        let payload = {
+            let peer = s.peer;
+            match self.smpp_tamper(peer, payload) {
+                Some(p) => p,
+                None => return true,
+            }
+        };
+        let Some(s) = self.streams.get_mut(&(lb, conn)) else {
+            return false;
+        };
         let to = match s.peer {
             Peer::Node { node, .. } => Some(self.nodes[node].addr),
             Peer::Caller(k) => Some(addr::caller(k)),
