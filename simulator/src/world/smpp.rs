@@ -748,4 +748,31 @@ mod tests {
             "while c0 that submitted it was connected",
         );
     }
+
+    #[test]
+    fn what_was_held_by_a_partition_arrives_before_what_was_sent_just_before_the_heal() {
+        let mut w = world();
+        w.lb_connect(0, CONN, addr::smpp_provider(0), None, None);
+        run_for(&mut w, 100);
+        w.smpp_fault("p0", Action::Partition);
+        w.lb_write(0, CONN, bind("pw"));
+        run_for(&mut w, 500);
+        // Sent 0.5 ms before the heal, it arrives one latency (1 ms) later.
+        w.lb_write(0, CONN, smpp::enquire_link(2));
+        let half_a_millisecond = Duration::from_micros(500);
+        w.q.schedule_in(half_a_millisecond, Event::Smpp(SmppEvent::QuietOver));
+        let (_, event) = w.q.pop().expect("the tick");
+        w.step(event);
+        w.smpp_fault("p0", Action::Heal);
+        run_for(&mut w, 100);
+        assert!(w.violations.is_empty(), "{:?}", w.violations);
+        let (_, pdus) = fed(&trace(w), CONN);
+        assert_eq!(
+            pdus,
+            [
+                (CommandId::BIND_TRANSCEIVER_RESP, 0, 1),
+                (CommandId::ENQUIRE_LINK_RESP, 0, 2)
+            ]
+        );
+    }
 }

@@ -813,20 +813,17 @@ impl World {
         self.release_held_of(Cut::Node(node));
     }
 
-    /// What `cut` cut off is reachable again: the segments held back flow, in order.
+    /// What `cut` cut off is reachable again: the segments held back arrive now, in order.
+    /// They arrive at once rather than one latency later: a segment sent just before the
+    /// heal and still in flight arrives after them, as TCP orders it, instead of overtaking
+    /// them (which cut an SMPP stream in the middle of a PDU).
     pub(super) fn release_held_of(&mut self, cut: Cut) {
         let held = std::mem::take(&mut self.held);
         let (now_free, still): (Vec<Held>, Vec<Held>) =
             held.into_iter().partition(|h| h.cut == cut);
         self.held = still;
         for h in now_free {
-            if let Some(s) = self.streams.get_mut(&(h.lb, h.conn)) {
-                // Re-sent from now: the clocks of both directions restart.
-                let now = self.q.now();
-                s.to_lb_at = s.to_lb_at.max(now);
-                s.to_peer_at = s.to_peer_at.max(now);
-            }
-            self.send_segment(h.lb, h.conn, h.toward_lb, h.seg);
+            self.segment(h.lb, h.conn, h.toward_lb, h.seg);
         }
     }
 
