@@ -322,8 +322,9 @@ pub struct TimelineEntry {
     pub at_ms: u64,
     /// What.
     pub action: Action,
-    /// The node name (`n0`, `n1`, …), or an SMPP provider (`p0`, `p1`, …: `crash`,
-    /// `restart`, `partition`, `heal`).
+    /// The node name (`n0`, `n1`, …), an SMPP provider (`p0`, `p1`, …: `crash`,
+    /// `restart`, `partition`, `heal`) or an SMPP customer (`c0`, `c1`, …: `crash`, its
+    /// connection reset, and `restart`, connecting and binding again).
     pub target: String,
     /// New version for `upgrade`.
     #[serde(default)]
@@ -448,6 +449,7 @@ impl Scenario {
             m.validate()?;
         }
         let providers = self.smpp.as_ref().map_or(0, Smpp::provider_count);
+        let customers = self.smpp.as_ref().map_or(0, Smpp::customer_count);
         if self.callers == 0 || self.callers > 250 {
             return bad("callers must be 1..=250".into());
         }
@@ -465,6 +467,15 @@ impl Scenario {
                 if p >= providers || !supported {
                     return bad(format!(
                         "timeline: {:?} of {:?} is not a fault of an SMPP provider",
+                        e.action, e.target
+                    ));
+                }
+                continue;
+            }
+            if let Some(c) = customer_index(&e.target) {
+                if c >= customers || !matches!(e.action, Action::Crash | Action::Restart) {
+                    return bad(format!(
+                        "timeline: {:?} of {:?} is not a fault of an SMPP customer",
                         e.action, e.target
                     ));
                 }
@@ -543,6 +554,11 @@ pub fn node_index(name: &str) -> Option<usize> {
 /// `p1` → 1 (an SMPP provider).
 pub fn provider_index(name: &str) -> Option<usize> {
     name.strip_prefix('p')?.parse().ok()
+}
+
+/// `c2` → 2 (an SMPP customer).
+pub fn customer_index(name: &str) -> Option<usize> {
+    name.strip_prefix('c')?.parse().ok()
 }
 
 #[cfg(test)]

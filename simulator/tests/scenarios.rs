@@ -95,6 +95,11 @@ fn s12_smpp_provider_crash_and_partition() {
 }
 
 #[test]
+fn s13_smpp_customer_crashes() {
+    passes_across_seeds("13-smpp-customer-crash.toml");
+}
+
+#[test]
 fn a_trace_of_smpp_traffic_replays_bit_for_bit() {
     // Customers accepted, provider connections opened, reset by the crash and refused while
     // the provider is down, PDUs in chunks: the replay reproduces every output.

@@ -6,7 +6,7 @@ use super::{message_text, Ledger};
 use crate::rng::SplitMix64;
 use crate::world::secs;
 use bytes::Bytes;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use switchboard_core::smpp::{
     self, Address, Bind, Body, CommandId, CommandStatus, Framer, Pdu, SmBody, Tlvs, UDHI,
@@ -100,6 +100,11 @@ pub(crate) struct Customer {
     pub requests: BTreeMap<u32, Request>,
     pub finished_at: Option<Timestamp>,
     pub stats: CustomerStats,
+    /// The process is down (crashed, not restarted yet).
+    pub down: bool,
+    /// Connections that ended with the customer's crash: their requests are not owed an
+    /// answer.
+    crashed_epochs: BTreeSet<u32>,
 }
 
 impl Customer {
@@ -123,6 +128,8 @@ impl Customer {
             requests: BTreeMap::new(),
             finished_at: None,
             stats: CustomerStats::default(),
+            down: false,
+            crashed_epochs: BTreeSet::new(),
         }
     }
 
@@ -187,7 +194,7 @@ impl Customer {
 
     /// The balancer ended the connection: connect again in a second.
     pub(crate) fn closed(&mut self, now: Timestamp, ledger: &mut Ledger) -> Vec<CustomerAct> {
-        if !self.connected {
+        if !self.connected || self.down {
             return Vec::new();
         }
         self.connected = false;
@@ -201,6 +208,31 @@ impl Customer {
         )]
     }
 
+    /// The process dies: its connection is reset (by the world), nothing more is sent or
+    /// owed on it.
+    pub(crate) fn crash(&mut self, now: Timestamp, ledger: &mut Ledger) {
+        if self.down {
+            return;
+        }
+        self.down = true;
+        if self.connected {
+            self.connected = false;
+            self.bound = false;
+            self.round += 1;
+            self.crashed_epochs.insert(self.epoch);
+            ledger.conn_ended.insert((self.index, self.epoch), now);
+        }
+    }
+
+    /// The process starts again: it connects and binds.
+    pub(crate) fn restart(&mut self) -> Vec<CustomerAct> {
+        if !self.down {
+            return Vec::new();
+        }
+        self.down = false;
+        vec![CustomerAct::Connect]
+    }
+
     pub(crate) fn timer(
         &mut self,
         now: Timestamp,
@@ -208,7 +240,7 @@ impl Customer {
         rng: &mut SplitMix64,
     ) -> Vec<CustomerAct> {
         match timer {
-            CustomerTimer::Connect if !self.connected => vec![CustomerAct::Connect],
+            CustomerTimer::Connect if !self.connected && !self.down => vec![CustomerAct::Connect],
             CustomerTimer::Rebind { epoch }
                 if epoch == self.epoch && self.connected && !self.bound =>
             {
@@ -524,7 +556,7 @@ impl Customer {
         let missing: Vec<(&u32, &Request)> = self
             .requests
             .iter()
-            .filter(|(_, r)| r.answer.is_none())
+            .filter(|(_, r)| r.answer.is_none() && !self.crashed_epochs.contains(&r.epoch))
             .collect();
         let mut out: Vec<String> = missing
             .iter()

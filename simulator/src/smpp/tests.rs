@@ -322,13 +322,19 @@ fn the_smpp_scenario_configures_the_balancers_smpp_side() {
     assert_eq!(c.remote_servers.len(), 2);
     assert!(c.mux_mode);
     assert_eq!(c.timeout_response, Duration::from_millis(3000));
-    // Providers take crash, restart, partition and heal; a provider that does not exist, or
-    // a fault it cannot have, is refused.
+    // Providers take crash, restart, partition and heal, customers crash and restart; a peer
+    // that does not exist, or a fault it cannot have, is refused.
     let text = std::fs::read_to_string(path).unwrap();
     for (from, to) in [
         ("target = \"p1\"", "target = \"p2\""),
         ("action = \"crash\"", "action = \"hang\""),
+        ("target = \"p1\"", "target = \"c3\""),
+        (
+            "action = \"partition\"\ntarget = \"p0\"",
+            "action = \"partition\"\ntarget = \"c0\"",
+        ),
     ] {
+        assert!(text.contains(from), "{from}");
         let broken = text.replacen(from, to, 1);
         assert!(crate::Scenario::from_toml(&broken).is_err(), "{to}");
     }

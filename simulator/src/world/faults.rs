@@ -35,7 +35,9 @@ impl World {
 
     fn apply_fault(&mut self, index: usize) {
         let e = self.scenario.timeline[index].clone();
-        if crate::scenario::provider_index(&e.target).is_some() {
+        let smpp_peer = crate::scenario::provider_index(&e.target).is_some()
+            || crate::scenario::customer_index(&e.target).is_some();
+        if smpp_peer {
             self.smpp_fault(&e.target, e.action);
             return;
         }

@@ -7,7 +7,7 @@ use super::{ms, Event, World};
 use crate::addr;
 use crate::report::{SmppCustomerSummary, SmppProviderSummary, SmppSummary};
 use crate::rng::SplitMix64;
-use crate::scenario::{provider_index, Action, Scenario};
+use crate::scenario::{customer_index, provider_index, Action, Scenario};
 use crate::smpp::customer::{Customer, CustomerAct, CustomerTimer};
 use crate::smpp::provider::{Provider, ProviderAct, ProviderTimer};
 use crate::smpp::{ConnKey, CustomerInfo, Ledger};
@@ -369,12 +369,29 @@ impl World {
         self.smpp.ledger.links_closed.insert((lb, conn));
     }
 
-    /// A timeline entry for provider `target`.
+    /// A timeline entry for provider or customer `target`.
     pub(super) fn smpp_fault(&mut self, target: &str, action: Action) {
+        let now = self.now();
+        if let Some(k) = customer_index(target) {
+            match action {
+                Action::Crash => {
+                    let s = &mut self.smpp;
+                    s.customers[k].crash(now, &mut s.ledger);
+                    if let Some((lb, conn)) = s.customer_conn[k].take() {
+                        self.peer_reset(lb, conn);
+                    }
+                }
+                Action::Restart => {
+                    let acts = self.smpp.customers[k].restart();
+                    self.customer_acts(k, acts);
+                }
+                _ => {}
+            }
+            return;
+        }
         let Some(p) = provider_index(target) else {
             return;
         };
-        let now = self.now();
         match action {
             Action::Crash if self.smpp.providers[p].up => {
                 let s = &mut self.smpp;

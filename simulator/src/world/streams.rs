@@ -789,6 +789,15 @@ impl World {
         self.send_segment(lb, conn, true, Segment::Fin);
     }
 
+    /// A peer's process dies: its side of the connection is reset.
+    pub(super) fn peer_reset(&mut self, lb: usize, conn: ConnId) {
+        let Some(s) = self.streams.get_mut(&(lb, conn)).filter(|s| s.peer_open) else {
+            return;
+        };
+        s.peer_open = false;
+        self.send_segment(lb, conn, true, Segment::Reset);
+    }
+
     /// SMPP provider `p`'s process dies: its connections are reset.
     pub(super) fn end_provider_streams(&mut self, p: usize) {
         let keys: Vec<(usize, ConnId)> = self
