@@ -117,6 +117,7 @@ impl Balancer {
             regex_pins: Vec::new(),
             last_now: now,
         };
+        balancer.smpp.resolve_names(&mut balancer.net);
         balancer.arm_timers();
         Ok(balancer)
     }
@@ -188,7 +189,9 @@ impl Balancer {
                 None => {}
             },
             Input::Resolved { token, addr } => {
-                if self.http.owns_token(token) {
+                if self.smpp.owns_token(token) {
+                    self.smpp.resolved(net, now, token, addr);
+                } else if self.http.owns_token(token) {
                     self.http.resolved(net, cluster, now, token, addr);
                 } else {
                     self.sip.resolved(net, cluster, now, token, addr);

@@ -38,6 +38,9 @@ pub enum Owner {
 #[derive(Debug, Default)]
 pub struct Net {
     out: VecDeque<Output>,
+    /// The last write, still growing: small writes that follow it on the same connection
+    /// are appended in place (one buffer per batch, not one per write).
+    tail: Option<(ConnId, BytesMut)>,
     owners: BTreeMap<ConnId, Owner>,
     /// The one timer table.
     pub timers: Timers,
@@ -48,17 +51,60 @@ pub struct Net {
 impl Net {
     /// Queues an output.
     pub fn push(&mut self, output: Output) {
+        self.flush_tail();
         self.out.push_back(output);
     }
 
     /// The next output for the driver.
     pub fn pop(&mut self) -> Option<Output> {
+        self.flush_tail();
         self.out.pop_front()
     }
 
     /// True while outputs wait for the driver.
     pub fn has_output(&self) -> bool {
-        !self.out.is_empty()
+        !self.out.is_empty() || self.tail.is_some()
+    }
+
+    fn flush_tail(&mut self) {
+        if let Some((conn, payload)) = self.tail.take() {
+            self.out.push_back(Output::Write {
+                conn,
+                payload: payload.freeze(),
+            });
+        }
+    }
+
+    /// The growing write of `conn` with room for `len` more octets, started if needed.
+    fn tail_for(&mut self, conn: ConnId, len: usize) -> &mut BytesMut {
+        let fits =
+            matches!(&self.tail, Some((c, buf)) if *c == conn && buf.len() + len <= MERGE_LIMIT);
+        if !fits {
+            self.flush_tail();
+            self.tail = Some((conn, BytesMut::with_capacity(len.clamp(1024, MERGE_LIMIT))));
+        }
+        &mut self.tail.as_mut().expect("set above").1
+    }
+
+    /// Queues a copy of `pdu` with the four octets at `at` replaced by `value` (big endian):
+    /// an SMPP PDU renumbered as it is relayed, written straight into the connection's
+    /// growing write.
+    pub fn write_patched(&mut self, conn: ConnId, pdu: &[u8], at: usize, value: u32) {
+        if pdu.len() > MERGE_LIMIT || pdu.len() < at + 4 {
+            let mut copy = BytesMut::from(pdu);
+            if copy.len() >= at + 4 {
+                copy[at..at + 4].copy_from_slice(&value.to_be_bytes());
+            }
+            self.push(Output::Write {
+                conn,
+                payload: copy.freeze(),
+            });
+            return;
+        }
+        let buf = self.tail_for(conn, pdu.len());
+        let start = buf.len();
+        buf.extend_from_slice(pdu);
+        buf[start + at..start + at + 4].copy_from_slice(&value.to_be_bytes());
     }
 
     /// Records a connection the driver accepted, for `owner`.
@@ -121,20 +167,12 @@ impl Net {
     /// connection (a response head and its body) are merged into one, so the driver makes one
     /// system call for them.
     pub fn write(&mut self, conn: ConnId, payload: Bytes) {
-        if let Some(Output::Write {
-            conn: last,
-            payload: queued,
-        }) = self.out.back_mut()
-        {
-            if *last == conn && queued.len() + payload.len() <= MERGE_LIMIT {
-                let mut merged = BytesMut::with_capacity(queued.len() + payload.len());
-                merged.extend_from_slice(queued);
-                merged.extend_from_slice(&payload);
-                *queued = merged.freeze();
-                return;
-            }
+        if payload.len() >= MERGE_LIMIT {
+            self.push(Output::Write { conn, payload });
+            return;
         }
-        self.push(Output::Write { conn, payload });
+        self.tail_for(conn, payload.len())
+            .extend_from_slice(&payload);
     }
 
     /// Closes a connection (after what was written) and forgets it and its timers.
@@ -188,5 +226,21 @@ mod tests {
             .collect();
         assert_eq!(writes, vec![(a, 9), (b, 5), (a, 4), (a, MERGE_LIMIT)]);
         assert!(matches!(&out[0], Output::Write { payload, .. } if &payload[..] == b"head body"));
+    }
+
+    #[test]
+    fn a_patched_write_copies_once_into_the_growing_write_and_renumbers_its_copy() {
+        let mut net = Net::default();
+        let pdu = [0u8, 0, 0, 16, 0, 0, 0, 21, 0, 0, 0, 0, 0, 0, 0, 9];
+        net.write_patched(ConnId(1), &pdu, 12, 7);
+        net.write_patched(ConnId(1), &pdu, 12, 8);
+        let Some(Output::Write { conn, payload }) = net.pop() else {
+            panic!("one write")
+        };
+        assert_eq!(conn, ConnId(1));
+        assert_eq!(payload.len(), 32);
+        assert_eq!((payload[15], payload[31]), (7, 8));
+        assert_eq!(pdu[15], 9, "the original is untouched");
+        assert!(net.pop().is_none());
     }
 }

@@ -75,7 +75,7 @@ impl SmppStats {
         } else {
             &mut self.requests_by_command
         };
-        *map.entry(command_id.name().to_owned()).or_insert(0) += 1;
+        bump(map, command_id.name());
     }
 
     /// Counts a PDU of `len` octets written toward a provider (`request`: it is a request).
@@ -115,7 +115,21 @@ fn peer_entry<'a>(
     } else {
         OTHER_PEERS
     };
-    map.entry(key.to_owned()).or_default()
+    // Looked up before inserting: the key is copied only the first time it is seen.
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), SmppPeerTraffic::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
+/// Adds one to the counter `key`, copying the key only the first time it is seen.
+fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_owned(), 1);
+        }
+    }
 }
 
 impl SmppPeerTraffic {

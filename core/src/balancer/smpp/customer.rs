@@ -10,6 +10,7 @@ use crate::io::ConnId;
 use crate::smpp::{self, Body, CommandId, CommandStatus, Header, Pdu};
 use crate::time::Timestamp;
 use bytes::Bytes;
+use std::sync::Arc;
 
 /// The requests a bound customer may send toward providers (§6.4, BOUND).
 pub(super) fn is_forwarded_request(command: CommandId) -> bool {
@@ -124,7 +125,7 @@ impl SmppProxy {
         bind: CustomerBind,
     ) {
         if let Some(c) = self.customers.get_mut(&conn) {
-            c.system_id = String::from_utf8_lossy(&bind.body.system_id).into_owned();
+            c.system_id = Arc::from(String::from_utf8_lossy(&bind.body.system_id));
             c.bind = Some(bind);
             c.state = CustomerState::Binding;
         }
@@ -274,8 +275,7 @@ impl SmppProxy {
                     return;
                 }
                 if self.links.get(&link).and_then(|l| l.conn) == Some(provider_conn) {
-                    let pdu = smpp::with_sequence_number(raw, provider_seq);
-                    self.write_provider(net, provider_conn, pdu, false);
+                    self.relay_to_provider(net, provider_conn, &raw, provider_seq, false);
                     // A provider `unbind` relayed in regular mode: its answer ends both.
                     if pending.command == CommandId::UNBIND {
                         self.close_link(net, link);

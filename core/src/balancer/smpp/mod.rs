@@ -46,6 +46,10 @@ use receipts::ReceiptTable;
 use settings::SmppSettings;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Where `sequence_number` lies in a PDU's header (SMPP 3.4 §3.2).
+const SEQUENCE_AT: usize = 12;
 
 /// Why the SMPP balancer wants to be woken up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -98,7 +102,7 @@ struct Customer {
     inflight: InFlight,
     bind: Option<CustomerBind>,
     /// The bound `system_id` (for statistics and mux routing).
-    system_id: String,
+    system_id: Arc<str>,
     /// Regular mode: its provider link.
     link: Option<LinkId>,
     last_rx: Timestamp,
@@ -136,7 +140,7 @@ enum LinkState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum LinkOwner {
     /// Mux mode: every customer of this `system_id`.
-    Space(String),
+    Space(Arc<str>),
     /// Regular mode: this customer.
     Customer(ConnId),
     /// Nobody any more: it is being unbound.
@@ -157,7 +161,7 @@ struct Queued {
 #[derive(Debug)]
 struct Link {
     /// Where it connects, as `host:port` (statistics key).
-    key: String,
+    key: Arc<str>,
     addr: SocketAddr,
     /// The server name for TLS.
     host: String,
@@ -184,7 +188,7 @@ struct Link {
 /// A server a link may connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Candidate {
-    key: String,
+    key: Arc<str>,
     host: String,
     addr: SocketAddr,
 }
@@ -192,6 +196,8 @@ struct Candidate {
 /// Mux mode: the customers of one `system_id` and the provider links they share.
 #[derive(Debug)]
 struct Space {
+    /// The bind its provider links send (the first customer's credentials).
+    bind: Bind,
     password: Bytes,
     /// TLS toward providers (the first customer came on the TLS port, §6.3).
     secure: bool,
@@ -220,13 +226,17 @@ pub struct SmppProxy {
     customers: BTreeMap<ConnId, Customer>,
     links: BTreeMap<LinkId, Link>,
     by_conn: BTreeMap<ConnId, LinkId>,
-    spaces: BTreeMap<String, Space>,
+    spaces: BTreeMap<Arc<str>, Space>,
     fanouts: BTreeMap<u64, Fanout>,
     next_link: LinkId,
     next_fanout: u64,
     next_regular: usize,
     timers: Timers<SmppTimer>,
     stats: SmppStats,
+    /// Addresses of remote servers given by name, as the driver resolved them.
+    resolved: BTreeMap<(String, u16), SocketAddr>,
+    /// Name resolutions asked for, by token.
+    resolving: BTreeMap<u64, (String, u16)>,
 }
 
 impl SmppProxy {
@@ -244,7 +254,69 @@ impl SmppProxy {
             next_regular: 0,
             timers: Timers::default(),
             stats: SmppStats::default(),
+            resolved: BTreeMap::new(),
+            resolving: BTreeMap::new(),
         }
+    }
+
+    /// Asks the driver to resolve the remote servers given by name (at start, after a
+    /// reload, and again before a bind while one is unresolved).
+    pub fn resolve_names(&mut self, net: &mut Net) {
+        if !self.settings.enabled {
+            return;
+        }
+        for hp in &self.settings.remote_servers {
+            let key = (hp.host.clone(), hp.port);
+            if self::provider::resolve(&hp.host, hp.port).is_some()
+                || self.resolved.contains_key(&key)
+                || self.resolving.values().any(|k| *k == key)
+            {
+                continue;
+            }
+            let token = net.token();
+            net.push(crate::io::Output::Resolve {
+                token,
+                host: hp.host.clone(),
+                port: hp.port,
+                ipv6: false,
+            });
+            self.resolving.insert(token, key);
+        }
+    }
+
+    /// True if `token` names one of this module's name resolutions.
+    pub fn owns_token(&self, token: u64) -> bool {
+        self.resolving.contains_key(&token)
+    }
+
+    /// The answer to a name resolution: a mux `system_id` bound or binding gets a link to
+    /// the server now known.
+    pub fn resolved(
+        &mut self,
+        net: &mut Net,
+        now: Timestamp,
+        token: u64,
+        addr: Option<SocketAddr>,
+    ) {
+        let Some((host, port)) = self.resolving.remove(&token) else {
+            return;
+        };
+        match addr {
+            Some(addr) => {
+                tracing::info!(%host, %addr, "SMPP remote server resolved");
+                self.resolved.insert((host, port), addr);
+                if self.settings.mux_mode {
+                    self.remote_servers_changed(net, now);
+                }
+            }
+            None => tracing::warn!(%host, "SMPP remote server name does not resolve"),
+        }
+    }
+
+    /// The address of a remote server: its IP literal, or what its name resolved to.
+    fn address_of(&self, host: &str, port: u16) -> Option<SocketAddr> {
+        self::provider::resolve(host, port)
+            .or_else(|| self.resolved.get(&(host.to_owned(), port)).copied())
     }
 
     /// The counters behind `/lbstat` and `/metrics`.
@@ -271,8 +343,11 @@ impl SmppProxy {
             link.limiter
                 .reconfigure(self.settings.window, self.settings.rate);
         }
-        if old.remote_servers != self.settings.remote_servers && self.settings.mux_mode {
-            self.remote_servers_changed(net, now);
+        if old.remote_servers != self.settings.remote_servers {
+            self.resolve_names(net);
+            if self.settings.mux_mode {
+                self.remote_servers_changed(net, now);
+            }
         }
     }
 
@@ -287,7 +362,7 @@ impl SmppProxy {
                 framer: Framer::new(self.settings.max_pdu),
                 inflight: InFlight::default(),
                 bind: None,
-                system_id: String::new(),
+                system_id: Arc::from(""),
                 link: None,
                 last_rx: now,
                 answer_by: None,
@@ -407,10 +482,11 @@ impl SmppProxy {
             .remote_servers
             .iter()
             .map(|hp| {
-                let key = format!("{}:{}", hp.host, hp.port);
+                let key: Arc<str> = Arc::from(format!("{}:{}", hp.host, hp.port));
                 RemoteServer {
                     host: hp.host.clone(),
-                    ip: self::provider::resolve(&hp.host, hp.port)
+                    ip: self
+                        .address_of(&hp.host, hp.port)
                         .map_or_else(|| hp.host.clone(), |a| a.ip().to_string()),
                     port: hp.port,
                     bound_connections: self
@@ -440,12 +516,12 @@ impl SmppProxy {
         let mut provider_windows = BTreeMap::new();
         let mut provider_queues = BTreeMap::new();
         for link in self.links.values().filter(|l| l.conn.is_some()) {
-            *provider_windows.entry(link.key.clone()).or_insert(0) += link.inflight.len();
-            *provider_queues.entry(link.key.clone()).or_insert(0) += link.queue.len();
+            *provider_windows.entry(link.key.to_string()).or_insert(0) += link.inflight.len();
+            *provider_queues.entry(link.key.to_string()).or_insert(0) += link.queue.len();
         }
         let mut customer_windows = BTreeMap::new();
         for c in self.customers.values().filter(|c| !c.system_id.is_empty()) {
-            *customer_windows.entry(c.system_id.clone()).or_insert(0) += c.inflight.len();
+            *customer_windows.entry(c.system_id.to_string()).or_insert(0) += c.inflight.len();
         }
         SmppView {
             enabled: self.settings.enabled,
@@ -477,6 +553,32 @@ impl SmppProxy {
     fn write_provider(&mut self, net: &mut Net, conn: ConnId, pdu: Bytes, request: bool) {
         self.stats.to_server(pdu.len(), request);
         net.write(conn, pdu);
+    }
+
+    /// Relays a PDU to a customer renumbered to `seq`, counting it.
+    fn relay_to_customer(
+        &mut self,
+        net: &mut Net,
+        conn: ConnId,
+        pdu: &[u8],
+        seq: u32,
+        request: bool,
+    ) {
+        self.stats.to_client(pdu.len(), request);
+        net.write_patched(conn, pdu, SEQUENCE_AT, seq);
+    }
+
+    /// Relays a PDU to a provider connection renumbered to `seq`, counting it.
+    fn relay_to_provider(
+        &mut self,
+        net: &mut Net,
+        conn: ConnId,
+        pdu: &[u8],
+        seq: u32,
+        request: bool,
+    ) {
+        self.stats.to_server(pdu.len(), request);
+        net.write_patched(conn, pdu, SEQUENCE_AT, seq);
     }
 
     /// Answers a customer's request itself with `status` (its response PDU, or a

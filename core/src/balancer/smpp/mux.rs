@@ -9,7 +9,6 @@
 
 use super::inflight::{LinkId, Origin, Pending};
 use super::pins::Pins;
-use super::provider::resolve;
 use super::receipts::ReceiptTable;
 use super::{
     Candidate, CustomerState, Fanout, LinkOwner, LinkState, Queued, SmppProxy, SmppTimer, Space,
@@ -21,6 +20,7 @@ use crate::io::ConnId;
 use crate::smpp::{self, Address, Bind, Body, CommandId, CommandStatus, Concatenation};
 use crate::time::Timestamp;
 use bytes::Bytes;
+use std::sync::Arc;
 
 /// The `system_id` the balancer answers customer binds with in mux mode (§6.3).
 pub const MUX_SYSTEM_ID: &[u8] = b"loadbalancer";
@@ -32,12 +32,12 @@ impl SmppProxy {
             .remote_servers
             .iter()
             .filter_map(|hp| {
-                let addr = resolve(&hp.host, hp.port);
+                let addr = self.address_of(&hp.host, hp.port);
                 if addr.is_none() {
-                    tracing::warn!(host = %hp.host, "SMPP remote server is not an IP address; skipped");
+                    tracing::debug!(host = %hp.host, "SMPP remote server not resolved yet");
                 }
                 Some(Candidate {
-                    key: format!("{}:{}", hp.host, hp.port),
+                    key: Arc::from(format!("{}:{}", hp.host, hp.port)),
                     host: hp.host.clone(),
                     addr: addr?,
                 })
@@ -54,6 +54,7 @@ impl SmppProxy {
             return;
         };
         let (system_id, secure) = (c.system_id.clone(), c.secure);
+        self.resolve_names(net);
         if let Some(space) = self.spaces.get_mut(&system_id) {
             if space.authenticated {
                 let ok = bind.body.password == space.password;
@@ -72,7 +73,7 @@ impl SmppProxy {
             return;
         }
         let candidates = self.remote_candidates();
-        if candidates.is_empty() {
+        if candidates.is_empty() && self.resolving.is_empty() {
             tracing::warn!(%system_id, "SMPP customer bind with no remote server to bind to");
             self.answer_bind(net, now, conn, CommandStatus::RSYSERR, MUX_SYSTEM_ID);
             return;
@@ -85,6 +86,7 @@ impl SmppProxy {
             address_range: Address::default(),
         };
         let mut space = Space {
+            bind: provider_bind.clone(),
             password: bind.body.password.clone(),
             secure,
             authenticated: false,
@@ -315,32 +317,42 @@ impl SmppProxy {
     /// bound link in configured order.
     fn choose_link(&mut self, now: Timestamp, system_id: &str) -> Option<LinkId> {
         let space = self.spaces.get(system_id)?;
-        let links: Vec<LinkId> = space
-            .links
-            .iter()
-            .copied()
-            .filter(|id| {
-                self.links
-                    .get(id)
-                    .is_some_and(|l| l.state == LinkState::Bound)
-            })
-            .collect();
-        if links.is_empty() {
-            return None;
-        }
+        let bound = |id: &LinkId| {
+            self.links
+                .get(id)
+                .is_some_and(|l| l.state == LinkState::Bound)
+        };
         if self.settings.to_provider == SmppToProviderAlgorithm::ActiveStandby {
-            return links.first().copied();
+            return space.links.iter().copied().find(bound);
         }
+        let n = space.links.len();
         let start = space.next_link;
-        let n = links.len();
-        let pick = (0..n)
-            .map(|i| links[(start + i) % n])
-            .find(|id| self.link_has_room(now, *id))
-            .unwrap_or(links[start % n]);
-        if let Some(space) = self.spaces.get_mut(system_id) {
-            space.next_link = (links.iter().position(|l| *l == pick).unwrap_or(0) + 1) % n;
+        let mut fallback = None;
+        let mut pick = None;
+        for i in 0..n {
+            let at = (start + i) % n;
+            let id = space.links[at];
+            if !bound(&id) {
+                continue;
+            }
+            fallback.get_or_insert(at);
+            let room = self
+                .links
+                .get(&id)
+                .is_some_and(|l| l.queue.is_empty() && !l.limiter.window_full(l.inflight.len()));
+            if room {
+                pick = Some(at);
+                break;
+            }
         }
-        Some(pick)
+        let at = pick.or(fallback)?;
+        let id = space.links[at];
+        if let Some(space) = self.spaces.get_mut(system_id) {
+            space.next_link = (at + 1) % n;
+        }
+        // The rate is checked when the request is sent (a token may have come since).
+        let _ = now;
+        Some(id)
     }
 
     /// A queued request of a link that was lost goes to another bound link of its
@@ -493,8 +505,7 @@ impl SmppProxy {
         let system_id = c.system_id.clone();
         self.stats.customer(&system_id).request();
         self.arm_customer_responses(customer);
-        let pdu = smpp::with_sequence_number(raw, new_seq);
-        self.write_customer(net, customer, pdu, true);
+        self.relay_to_customer(net, customer, &raw, new_seq, true);
     }
 
     /// `remoteServers` changed in a reload (§7.4): every `system_id` gets a link to each new
@@ -502,12 +513,12 @@ impl SmppProxy {
     /// longer listed.
     pub(super) fn remote_servers_changed(&mut self, net: &mut Net, now: Timestamp) {
         let candidates = self.remote_candidates();
-        let names: Vec<String> = self.spaces.keys().cloned().collect();
+        let names: Vec<Arc<str>> = self.spaces.keys().cloned().collect();
         for system_id in names {
-            let Some(space) = self.spaces.get(&system_id) else {
+            let Some(space) = self.spaces.get(&*system_id) else {
                 continue;
             };
-            let current: Vec<(LinkId, String)> = space
+            let current: Vec<(LinkId, Arc<str>)> = space
                 .links
                 .iter()
                 .filter_map(|id| self.links.get(id).map(|l| (*id, l.key.clone())))
@@ -522,19 +533,13 @@ impl SmppProxy {
                 .filter(|c| !current.iter().any(|(_, key)| *key == c.key))
                 .cloned()
                 .collect();
-            let template = current
-                .first()
-                .and_then(|(id, _)| self.links.get(id))
-                .map(|l| l.bind.clone());
+            let bind = space.bind.clone();
             let secure = space.secure;
             for id in &removed {
                 tracing::info!(%system_id, link = id, "SMPP remote server removed; unbinding");
                 self.timers.cancel(SmppTimer::LinkReconnect(*id));
                 self.unbind_link(net, now, *id);
             }
-            let Some(bind) = template else {
-                continue;
-            };
             let mut new_ids = Vec::new();
             for candidate in added {
                 tracing::info!(%system_id, provider = %candidate.key, "SMPP remote server added; binding");
@@ -547,7 +552,7 @@ impl SmppProxy {
                     bind.clone(),
                 ));
             }
-            if let Some(space) = self.spaces.get_mut(&system_id) {
+            if let Some(space) = self.spaces.get_mut(&*system_id) {
                 space.links.retain(|id| !removed.contains(id));
                 space.links.extend(new_ids.iter().copied());
             }

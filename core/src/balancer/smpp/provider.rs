@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
 /// The address of `host:port` when `host` is an IP literal (a provider given by name is
-/// resolved by the driver at start and in reloads: see [`SmppProxy::needs_resolution`]).
+/// resolved by the driver: see [`SmppProxy::resolve_names`]).
 pub(super) fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
     host.trim_matches(['[', ']'])
         .parse::<IpAddr>()
@@ -225,8 +225,7 @@ impl SmppProxy {
                     .get(&customer)
                     .is_some_and(|c| c.state == CustomerState::Unbinding);
                 if self.customers.contains_key(&customer) {
-                    let pdu = smpp::with_sequence_number(raw, seq);
-                    self.write_customer(net, customer, pdu, false);
+                    self.relay_to_customer(net, customer, &raw, seq, false);
                 }
                 if pending.command == CommandId::UNBIND && unbinding {
                     self.close_link(net, id);
@@ -325,8 +324,7 @@ impl SmppProxy {
         let key = link.key.clone();
         self.stats.provider(&key).request();
         self.arm_link_responses(id);
-        let pdu = smpp::with_sequence_number(raw, new_seq);
-        self.write_provider(net, conn, pdu, true);
+        self.relay_to_provider(net, conn, &raw, new_seq, true);
     }
 
     /// Mux mode: sends a customer's request on link `id` if its window and rate allow, else
@@ -363,15 +361,6 @@ impl SmppProxy {
             deadline: now.saturating_add(queue_timeout),
         });
         self.arm_queue(now, id);
-    }
-
-    /// True if link `id` can take a request now without queueing it.
-    pub(super) fn link_has_room(&mut self, now: Timestamp, id: LinkId) -> bool {
-        self.links.get_mut(&id).is_some_and(|l| {
-            l.state == LinkState::Bound
-                && l.queue.is_empty()
-                && l.limiter.can_send(now, l.inflight.len())
-        })
     }
 
     /// Sends what the window and rate allow from a link's queue; answers `ESME_RTHROTTLED`

@@ -11,6 +11,7 @@ use super::inflight::LinkId;
 use crate::io::ConnId;
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 /// Who a message id belongs to.
@@ -22,13 +23,28 @@ pub struct Submitted {
     pub link: LinkId,
 }
 
-/// Message ids of one `system_id`, bounded and expiring.
+/// Message ids of one `system_id`, bounded and expiring. An id is kept as two independent
+/// 64-bit hashes of its lower-case form (no copy of it, no allocation per message): the first
+/// orders the table, the second tells two ids of the same first hash apart.
 #[derive(Debug)]
 pub struct ReceiptTable {
     capacity: usize,
     ttl: Duration,
-    entries: BTreeMap<Box<[u8]>, (Submitted, Timestamp)>,
-    order: VecDeque<(Timestamp, Box<[u8]>)>,
+    entries: BTreeMap<u64, (u64, Submitted, Timestamp)>,
+    order: VecDeque<(Timestamp, u64)>,
+}
+
+/// The two hashes of an id, case-insensitive.
+fn hashes(id: &[u8]) -> (u64, u64) {
+    let mut a = DefaultHasher::new();
+    let mut b = DefaultHasher::new();
+    0xA5u8.hash(&mut b);
+    for c in id {
+        let c = c.to_ascii_lowercase();
+        c.hash(&mut a);
+        c.hash(&mut b);
+    }
+    (a.finish(), b.finish())
 }
 
 impl ReceiptTable {
@@ -52,25 +68,32 @@ impl ReceiptTable {
             let Some((at, key)) = self.order.pop_front() else {
                 break;
             };
-            if self.entries.get(&key).is_some_and(|(_, t)| *t == at) {
+            if self.entries.get(&key).is_some_and(|(_, _, t)| *t == at) {
                 self.entries.remove(&key);
             }
         }
-        let key: Box<[u8]> = id.to_ascii_lowercase().into();
-        self.order.push_back((now, key.clone()));
-        self.entries.insert(key, (who, now));
+        let (key, check) = hashes(id);
+        self.order.push_back((now, key));
+        self.entries.insert(key, (check, who, now));
     }
 
     /// Who submitted the message `id` (as written in a receipt or a request: either base).
     pub fn find(&mut self, id: &[u8], now: Timestamp) -> Option<Submitted> {
         self.expire(now);
-        let lower = id.to_ascii_lowercase();
-        if let Some((who, _)) = self.entries.get(&lower[..]) {
-            return Some(*who);
+        let lookup = |entries: &BTreeMap<u64, (u64, Submitted, Timestamp)>, id: &[u8]| {
+            let (key, check) = hashes(id);
+            entries
+                .get(&key)
+                .filter(|(c, _, _)| *c == check)
+                .map(|(_, who, _)| *who)
+        };
+        if let Some(who) = lookup(&self.entries, id) {
+            return Some(who);
         }
+        let lower = id.to_ascii_lowercase();
         other_bases(&lower)
             .into_iter()
-            .find_map(|alt| self.entries.get(&alt[..]).map(|(w, _)| *w))
+            .find_map(|alt| lookup(&self.entries, &alt))
     }
 
     /// Ids remembered.
@@ -89,7 +112,7 @@ impl ReceiptTable {
                 break;
             }
             let (at, key) = self.order.pop_front().expect("front exists");
-            if self.entries.get(&key).is_some_and(|(_, t)| *t == at) {
+            if self.entries.get(&key).is_some_and(|(_, _, t)| *t == at) {
                 self.entries.remove(&key);
             }
         }

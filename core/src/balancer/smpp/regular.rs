@@ -7,17 +7,17 @@
 //! customer is unbound.
 
 use super::inflight::LinkId;
-use super::provider::resolve;
 use super::{Candidate, CustomerState, LinkOwner, LinkState, SmppProxy, SmppTimer};
 use crate::balancer::net::Net;
 use crate::cluster::Cluster;
 use crate::config::SmppToProviderAlgorithm;
 use crate::io::ConnId;
-use crate::smpp::{self, CommandId, CommandStatus};
+use crate::smpp::{CommandId, CommandStatus};
 use crate::time::Timestamp;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The heartbeat nodes of the latest version that advertise `smppPort`, with their host
 /// names (regular mode's provider map after the remote servers, §6.2).
@@ -34,7 +34,7 @@ pub(super) fn heartbeat_servers(cluster: &Cluster) -> Vec<(Candidate, String)> {
             let addr = SocketAddr::new(n.key.ip, n.smpp_port?);
             Some((
                 Candidate {
-                    key: addr.to_string(),
+                    key: Arc::from(addr.to_string()),
                     host: n.key.ip.to_string(),
                     addr,
                 },
@@ -53,9 +53,9 @@ impl SmppProxy {
             .iter()
             .filter_map(|hp| {
                 Some(Candidate {
-                    key: format!("{}:{}", hp.host, hp.port),
+                    key: Arc::from(format!("{}:{}", hp.host, hp.port)),
                     host: hp.host.clone(),
-                    addr: resolve(&hp.host, hp.port)?,
+                    addr: self.address_of(&hp.host, hp.port)?,
                 })
             })
             .collect();
@@ -82,6 +82,7 @@ impl SmppProxy {
             return;
         };
         let secure = c.secure;
+        self.resolve_names(net);
         let servers = self.regular_servers(cluster);
         if servers.is_empty() {
             tracing::warn!("SMPP customer bind with no provider to bind to");
@@ -172,8 +173,7 @@ impl SmppProxy {
                 Some(now.saturating_add(self.settings.session_init)),
             );
         }
-        let pdu = smpp::with_sequence_number(raw, seq);
-        self.write_customer(net, customer, pdu, false);
+        self.relay_to_customer(net, customer, &raw, seq, false);
     }
 
     /// A provider refused a regular-mode link's bind: a first bind's refusal goes to the
@@ -307,11 +307,11 @@ impl SmppProxy {
             return;
         }
         if !command.expects_response() {
-            let pdu = smpp::with_sequence_number(raw, {
-                let c = self.customers.get_mut(&customer).expect("bound");
-                c.inflight.next_sequence()
-            });
-            self.write_customer(net, customer, pdu, true);
+            let seq = match self.customers.get_mut(&customer) {
+                Some(c) => c.inflight.next_sequence(),
+                None => return,
+            };
+            self.relay_to_customer(net, customer, &raw, seq, true);
             return;
         }
         self.forward_to_customer(net, now, id, conn, seq, command, raw, customer, None);

@@ -708,3 +708,44 @@ fn no_pdu_reaches_a_customer_of_another_system_id() {
         assert_eq!(h.send(a, submit(seq)).written_to(), vec![pa]);
     }
 }
+
+#[test]
+fn a_remote_server_given_by_name_is_resolved_by_the_driver_then_bound() {
+    let mut h = Harness::new(true, &[], |cfg| {
+        cfg.smpp.remote_servers = vec![HostPort {
+            host: "smsc.example".to_owned(),
+            port: 2775,
+        }];
+    });
+    let token = match h.b.poll_output() {
+        Some(Output::Resolve {
+            token,
+            host,
+            port,
+            ipv6: false,
+        }) => {
+            assert_eq!((host.as_str(), port), ("smsc.example", 2775));
+            token
+        }
+        other => panic!("{other:?}"),
+    };
+    let c = h.customer();
+    let out = h.send(c, bind_pdu(CommandId::BIND_TRANSCEIVER, 1, "sys", "pw"));
+    assert!(
+        out.connects().is_empty() && out.pdus(c).is_empty(),
+        "waits for the address"
+    );
+    let out = h.feed(Input::Resolved {
+        token,
+        addr: Some(addr(2775)),
+    });
+    let (p, to) = out.connects()[0];
+    assert_eq!(to, addr(2775));
+    let bind = out.pdu(p);
+    let out = h.provider_binds(p, &bind, CommandStatus::ROK);
+    assert_eq!(out.pdu(c).command_status, CommandStatus::ROK);
+    assert_eq!(
+        h.b.smpp.view(h.b.cluster()).remote_servers[0].ip,
+        "127.0.0.1"
+    );
+}
