@@ -102,7 +102,7 @@ fn direct_esme_to_smsc_works() {
         esme.report()
     );
     assert!(esme.closed_within(mark, STEP), "{}", esme.report());
-    assert_eq!(smsc.binds().len(), 1, "{}", smsc.report());
+    assert_eq!(smsc.binds_settled(1).len(), 1, "{}", smsc.report());
 
     // The ESME's TLS client against a TLS SMSC (the test PKI's certificate, not verified).
     let pki = secure::Pki::generate(&dir);
@@ -225,8 +225,8 @@ fn mux_three_customers_share_one_bind_per_provider() {
         .collect();
     assert_eq!(ids.iter().cloned().collect::<BTreeSet<_>>(), given);
     // Still exactly one bind per provider.
-    assert_eq!(a.bind_attempts().len(), 1, "{}", a.report());
-    assert_eq!(b.bind_attempts().len(), 1, "{}", b.report());
+    assert_eq!(a.bind_attempts_settled(1).len(), 1, "{}", a.report());
+    assert_eq!(b.bind_attempts_settled(1).len(), 1, "{}", b.report());
 
     // The last customer gone, the balancer unbinds from every provider.
     for c in &mut customers {
@@ -267,7 +267,7 @@ fn mux_wrong_password_of_a_bound_system_id_is_refused_locally() {
     second.bind_ok(SYSTEM_ID, PASSWORD);
     let seqs = second.submit(2, "after-retry");
     assert_eq!(ok_ids(&second.responses(&seqs, STEP)).len(), 2);
-    assert_eq!(smsc.bind_attempts().len(), 1, "{}", smsc.report());
+    assert_eq!(smsc.bind_attempts_settled(1).len(), 1, "{}", smsc.report());
 }
 
 #[test]
@@ -613,7 +613,7 @@ fn mux_tls_customer_on_smpp_ssl_port() {
         "{}",
         lb.report(&[&smsc], &[&esme])
     );
-    assert_eq!(smsc.binds().len(), 1, "{}", smsc.report());
+    assert_eq!(smsc.binds_settled(1).len(), 1, "{}", smsc.report());
     let texts: Vec<String> = smsc
         .wait_submits(3, STEP)
         .iter()
@@ -652,7 +652,7 @@ fn mux_remote_servers_reloaded_at_run_time() {
     assert_eq!(ok_ids(&esme.responses(&seqs, STEP)).len(), 4);
     assert_eq!(smpp::wait_submits_total(&[&a, &b], 10, STEP), 10);
     assert_eq!(b.submits().len(), on_b, "{}", b.report());
-    assert_eq!(a.bind_attempts().len(), 1, "{}", a.report());
+    assert_eq!(a.bind_attempts_settled(1).len(), 1, "{}", a.report());
 }
 
 #[test]

@@ -41,7 +41,7 @@ fn regular_each_customer_gets_its_own_provider_bind() {
         assert_eq!(text(&resp, "system_id"), "smsc", "{resp}");
         customers.push(c);
     }
-    let binds = smsc.binds();
+    let binds = smsc.binds_settled(3);
     assert_eq!(binds.len(), 3, "{}", smsc.report());
     let mut conns = Vec::new();
     for (id, password) in ACCOUNTS {
@@ -118,7 +118,7 @@ fn regular_refused_bind_is_relayed() {
         "{}",
         lb.report(&[&smsc], &[&esme])
     );
-    let attempt = smsc.bind_attempts();
+    let attempt = smsc.bind_attempts_settled(1);
     assert_eq!(attempt.len(), 1, "{}", smsc.report());
     assert_eq!(text(&attempt[0], "password"), "wrong");
 }
@@ -177,8 +177,12 @@ fn regular_lost_provider_is_replaced_by_another() {
     let lb = SmppLb::start(&dir, &config);
     let mut esme = Esme::connect(&dir, "esme", lb.smpp(), false);
     esme.bind_ok("carol", "pc");
+    let deadline = Instant::now() + STEP;
+    while a.binds().is_empty() && b.binds().is_empty() && Instant::now() < deadline {
+        sleep(Duration::from_millis(20));
+    }
     let (mut used, other) = if a.binds().is_empty() { (b, a) } else { (a, b) };
-    assert_eq!(used.binds().len(), 1);
+    assert_eq!(used.binds_settled(1).len(), 1);
     let seqs = esme.submit(2, "first");
     assert_eq!(esme.responses(&seqs, STEP).len(), 2);
 

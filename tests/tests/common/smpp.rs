@@ -364,6 +364,21 @@ impl Smsc {
         self.events().matching(|e| is(e, "bind"))
     }
 
+    /// Its accepted binds once `n` were seen (waiting at most [`STEP`]) and its event log had
+    /// a moment to show any further one: for asserting an exact count.
+    pub fn binds_settled(&self, n: usize) -> Vec<Value> {
+        self.wait_binds(n, STEP);
+        thread::sleep(Duration::from_millis(200));
+        self.binds()
+    }
+
+    /// Every bind attempt once `n` were seen (waiting at most [`STEP`]) and the log settled.
+    pub fn bind_attempts_settled(&self, n: usize) -> Vec<Value> {
+        self.events().wait_n_from(0, n, STEP, |e| is(e, "bind"));
+        thread::sleep(Duration::from_millis(200));
+        self.bind_attempts()
+    }
+
     /// Waits at most `limit` until it accepted `n` binds in all.
     pub fn wait_binds(&self, n: usize, limit: Duration) -> Vec<Value> {
         self.events().wait_n_from(0, n, limit, |e| {
