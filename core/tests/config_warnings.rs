@@ -139,6 +139,8 @@ fn reference_sample_warnings() {
         "common/heartbeatPorts: not supported",
         "common/jmxHtmlAdapterPort: not supported",
         "ssl/keyStorePassword: not supported",
+        "smpp/maxConnectionSize: not supported",
+        "smpp/nonBlockingSocketsEnabled: not supported",
         "ignored sipStack property gov.nist.javax.sip.TRACE_LEVEL",
     ] {
         assert!(
