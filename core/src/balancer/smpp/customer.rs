@@ -47,6 +47,13 @@ impl SmppProxy {
         let state = c.state;
         let command = header.command_id;
         let seq = header.sequence_number;
+        // A response is relayed by its header alone (its body is the peer's business).
+        if command.is_response() && command != CommandId::ENQUIRE_LINK_RESP {
+            if state != CustomerState::Open {
+                self.customer_response(net, now, conn, command, seq, raw);
+            }
+            return;
+        }
         let pdu = match Pdu::decode(&raw) {
             Ok(pdu) => pdu,
             Err(e) => {
