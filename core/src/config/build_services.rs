@@ -102,8 +102,16 @@ pub(crate) fn read_smpp(mut s: Section<'_>, ctx: &mut Ctx) -> SmppConfig {
         .unwrap_or_default();
     let threads = "the runtime's workers serve every protocol (THREAD_POOL_SIZE sizes them)";
     s.unsupported(ctx, "maxConnectionSize", threads);
-    s.unsupported(ctx, "nonBlockingSocketsEnabled", "sockets are always non-blocking");
-    s.unsupported(ctx, "defaultSessionCountersEnabled", "unused by the reference too");
+    s.unsupported(
+        ctx,
+        "nonBlockingSocketsEnabled",
+        "sockets are always non-blocking",
+    );
+    s.unsupported(
+        ctx,
+        "defaultSessionCountersEnabled",
+        "unused by the reference too",
+    );
     let smpp = SmppConfig {
         smpp_host: s.string(ctx, "smppHost"),
         smpp_external_host: s.string(ctx, "smppExternalHost"),

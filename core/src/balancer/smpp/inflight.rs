@@ -73,6 +73,28 @@ impl InFlight {
         }
     }
 
+    /// Numbers a request about to leave at `now` and records it with its response deadline
+    /// `timeout` later; returns its sequence number.
+    pub fn track(
+        &mut self,
+        command: CommandId,
+        origin: Origin,
+        now: Timestamp,
+        timeout: std::time::Duration,
+    ) -> u32 {
+        let seq = self.next_sequence();
+        self.insert(
+            seq,
+            Pending {
+                command,
+                origin,
+                sent_at: now,
+                deadline: now.saturating_add(timeout),
+            },
+        );
+        seq
+    }
+
     /// Records a request sent with `seq`.
     pub fn insert(&mut self, seq: u32, pending: Pending) {
         self.order.push_back((pending.deadline, seq));

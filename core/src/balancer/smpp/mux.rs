@@ -7,7 +7,7 @@
 //! `system_id` (`toNodeAlgorithmClass`), delivery receipts to the customer that submitted the
 //! message.
 
-use super::inflight::{LinkId, Origin, Pending};
+use super::inflight::{LinkId, Origin};
 use super::pins::Pins;
 use super::receipts::ReceiptTable;
 use super::{
@@ -487,20 +487,16 @@ impl SmppProxy {
         let Some(c) = self.customers.get_mut(&customer) else {
             return;
         };
-        let new_seq = c.inflight.next_sequence();
-        c.inflight.insert(
-            new_seq,
-            Pending {
-                command,
-                origin: Origin::Provider {
-                    link,
-                    conn: provider_conn,
-                    seq,
-                    fanout,
-                },
-                sent_at: now,
-                deadline: now.saturating_add(response),
+        let new_seq = c.inflight.track(
+            command,
+            Origin::Provider {
+                link,
+                conn: provider_conn,
+                seq,
+                fanout,
             },
+            now,
+            response,
         );
         let system_id = c.system_id.clone();
         self.stats.customer(&system_id).request();

@@ -81,16 +81,9 @@ impl SmppProxy {
         link.inflight = InFlight::default();
         link.answer_by = None;
         link.last_rx = now;
-        let seq = link.inflight.next_sequence();
-        link.inflight.insert(
-            seq,
-            Pending {
-                command: link.bind_command,
-                origin: Origin::Own,
-                sent_at: now,
-                deadline: now.saturating_add(response),
-            },
-        );
+        let seq = link
+            .inflight
+            .track(link.bind_command, Origin::Own, now, response);
         let pdu = smpp::bind(link.bind_command, seq, &link.bind);
         self.by_conn.insert(conn, id);
         self.timers.cancel(SmppTimer::LinkResponses(id));
@@ -307,18 +300,14 @@ impl SmppProxy {
         let Some(conn) = link.conn else {
             return;
         };
-        let new_seq = link.inflight.next_sequence();
-        link.inflight.insert(
-            new_seq,
-            Pending {
-                command,
-                origin: Origin::Customer {
-                    conn: customer,
-                    seq,
-                },
-                sent_at: now,
-                deadline: now.saturating_add(response),
+        let new_seq = link.inflight.track(
+            command,
+            Origin::Customer {
+                conn: customer,
+                seq,
             },
+            now,
+            response,
         );
         link.limiter.sent(now);
         let key = link.key.clone();
@@ -607,16 +596,9 @@ impl SmppProxy {
             return;
         };
         link.state = LinkState::Unbinding;
-        let seq = link.inflight.next_sequence();
-        link.inflight.insert(
-            seq,
-            Pending {
-                command: CommandId::UNBIND,
-                origin: Origin::Own,
-                sent_at: now,
-                deadline: now.saturating_add(response),
-            },
-        );
+        let seq = link
+            .inflight
+            .track(CommandId::UNBIND, Origin::Own, now, response);
         self.timers.cancel(SmppTimer::LinkLiveness(id));
         self.timers.cancel(SmppTimer::LinkResponses(id));
         self.arm_link_responses(id);
@@ -632,16 +614,9 @@ impl SmppProxy {
         };
         c.state = CustomerState::Closing;
         c.link = None;
-        let seq = c.inflight.next_sequence();
-        c.inflight.insert(
-            seq,
-            Pending {
-                command: CommandId::UNBIND,
-                origin: Origin::Own,
-                sent_at: now,
-                deadline: now.saturating_add(response),
-            },
-        );
+        let seq = c
+            .inflight
+            .track(CommandId::UNBIND, Origin::Own, now, response);
         self.arm_customer_responses(conn);
         self.write_customer(net, conn, smpp::unbind(seq), true);
     }
