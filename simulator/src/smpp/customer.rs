@@ -96,7 +96,8 @@ pub(crate) struct Customer {
     /// `submit_sm` sent, and messages (a long message is several `submit_sm`).
     pub submitted: u32,
     messages: u32,
-    next_ref: u8,
+    /// Long messages sent (their UDH reference is this count's low octet).
+    long_messages: u32,
     pub requests: BTreeMap<u32, Request>,
     pub finished_at: Option<Timestamp>,
     pub stats: CustomerStats,
@@ -124,7 +125,7 @@ impl Customer {
             round: 0,
             submitted: 0,
             messages: 0,
-            next_ref: 1,
+            long_messages: 0,
             requests: BTreeMap::new(),
             finished_at: None,
             stats: CustomerStats::default(),
@@ -294,13 +295,16 @@ impl Customer {
                 1
             };
         self.messages += 1;
-        let reference = self.next_ref;
-        self.next_ref = self.next_ref.wrapping_add(1).max(1);
+        let long = (parts > 1).then(|| {
+            self.long_messages += 1;
+            self.long_messages
+        });
+        let reference = long.map_or(0, |n| n as u8);
         let mut acts = Vec::new();
         for part in 1..=parts {
             let seq = self.request(now, CommandId::SUBMIT_SM);
             self.submitted += 1;
-            let text = message_text(self.index, seq);
+            let text = message_text(self.index, seq, long);
             let (esm_class, short_message) = if parts > 1 {
                 let mut m = vec![0x05, 0x00, 0x03, reference, parts, part];
                 m.extend_from_slice(text.as_bytes());

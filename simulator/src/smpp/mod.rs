@@ -78,8 +78,9 @@ pub(crate) struct Ledger {
     pub next_mo: u64,
     /// When each customer connection (customer, epoch) ended.
     pub conn_ended: BTreeMap<(usize, u32), Timestamp>,
-    /// Long messages: (customer, reference) → the provider connection of its first part.
-    pub concat: BTreeMap<(usize, u16), ConnKey>,
+    /// Long messages: (customer, its long message number) → the provider connection of its
+    /// first part.
+    pub concat: BTreeMap<(usize, u32), ConnKey>,
     /// Provider connections that ended.
     pub links_closed: BTreeSet<ConnKey>,
     /// Each provider request goes to one customer (not submit-to-all): a second delivery is
@@ -198,19 +199,20 @@ impl Ledger {
         None
     }
 
-    /// A part of long message `reference` of customer `k` reached provider connection
-    /// `link`: every part goes where the first went while that connection lasts.
+    /// A part of long message `number` of customer `k` reached provider connection `link`:
+    /// every part goes where the first went while that connection lasts. (The number is
+    /// the customer's count, in the text; the balancer sees the UDH reference, which wraps.)
     pub(crate) fn part_arrived(
         &mut self,
         k: usize,
-        reference: u16,
+        number: u32,
         link: ConnKey,
         what: &str,
     ) -> Option<String> {
-        match self.concat.get(&(k, reference)) {
+        match self.concat.get(&(k, number)) {
             Some(first) if *first != link && !self.links_closed.contains(first) => {
                 Some(format!(
-                    "{what} of long message {reference} of customer {} reached provider connection {} of lb{}, its first part went to connection {} of lb{}, still open",
+                    "{what} of long message {number} of customer {} reached provider connection {} of lb{}, its first part went to connection {} of lb{}, still open",
                     self.customer_name(k),
                     link.1 .0,
                     link.0,
@@ -220,7 +222,7 @@ impl Ledger {
             }
             Some(_) => None,
             None => {
-                self.concat.insert((k, reference), link);
+                self.concat.insert((k, number), link);
                 None
             }
         }
@@ -251,16 +253,25 @@ impl Ledger {
     }
 }
 
-/// The text of a customer's message: `c<k>#<seq>` first (the provider reads who sent it).
-pub(crate) fn message_text(k: usize, seq: u32) -> String {
-    format!("c{k}#{seq} hello")
+/// The text of a customer's message: `c<k>#<seq>` first (the provider reads who sent it),
+/// then `m<n>` for a part of the customer's long message number `n`.
+pub(crate) fn message_text(k: usize, seq: u32, long: Option<u32>) -> String {
+    match long {
+        Some(n) => format!("c{k}#{seq} m{n} hello"),
+        None => format!("c{k}#{seq} hello"),
+    }
 }
 
-/// The customer and sequence number a message text starts with.
-pub(crate) fn parse_message_text(text: &[u8]) -> Option<(usize, u32)> {
+/// The customer, sequence number and long message number a message text starts with.
+pub(crate) fn parse_message_text(text: &[u8]) -> Option<(usize, u32, Option<u32>)> {
     let t = std::str::from_utf8(text).ok()?;
     let rest = t.strip_prefix('c')?;
     let (k, rest) = rest.split_once('#')?;
-    let seq = rest.split(' ').next()?;
-    Some((k.parse().ok()?, seq.parse().ok()?))
+    let mut words = rest.split(' ');
+    let seq = words.next()?;
+    let long = words
+        .next()
+        .and_then(|w| w.strip_prefix('m'))
+        .and_then(|n| n.parse().ok());
+    Some((k.parse().ok()?, seq.parse().ok()?, long))
 }

@@ -348,7 +348,7 @@ impl Provider {
         } else {
             b.short_message.clone()
         };
-        let Some((k, customer_seq)) = parse_message_text(&text) else {
+        let Some((k, customer_seq, long)) = parse_message_text(&text) else {
             acts.push(ProviderAct::Violation(format!(
                 "provider {name} got a submit_sm no customer sent: {:?}",
                 String::from_utf8_lossy(&b.short_message)
@@ -363,11 +363,14 @@ impl Provider {
                 )));
             }
         }
-        if let Some(c) = concat {
-            let what = format!("part {} of {}", c.seqnum, c.total);
+        if let (Some(c), Some(number)) = (concat, long) {
+            let what = format!(
+                "part {} of {} (UDH reference {})",
+                c.seqnum, c.total, c.reference
+            );
             acts.extend(
                 ledger
-                    .part_arrived(k, c.reference, link, &what)
+                    .part_arrived(k, number, link, &what)
                     .map(ProviderAct::Violation),
             );
         }

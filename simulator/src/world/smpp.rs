@@ -50,7 +50,7 @@ pub(crate) enum Tamper {
     DropResponse,
     /// The 100th `submit_sm_resp` is written twice.
     DuplicateResponse,
-    /// The 100th `submit_sm_resp` for customer 0 goes to customer 1 instead.
+    /// The 100th `submit_sm_resp` `ESME_ROK` for customer 0 goes to customer 1 instead.
     ResponseToAnother,
     /// The 50th `deliver_sm` for customer 2 (system_id B) goes to customer 0 (A) instead.
     DeliverToAnotherSystem,
@@ -329,6 +329,10 @@ impl World {
             Tamper::ReceiptToAnother => (CommandId::DELIVER_SM, 0, 50),
         };
         if h.command_id != wanted || k != customer {
+            return Some(payload);
+        }
+        let ok = h.command_status == switchboard_core::smpp::CommandStatus::ROK;
+        if tamper == Tamper::ResponseToAnother && !ok {
             return Some(payload);
         }
         if tamper == Tamper::ReceiptToAnother {
