@@ -1,17 +1,19 @@
 //! `smpp-load`: SMPP 3.4 load for the balancer's benchmark (`bench/smpp-vs-direct.sh`).
 //!
 //! ```text
-//! smpp-load smsc --port P [--bind-addr 127.0.0.1] [--threads 1]
+//! smpp-load smsc --port P [--bind-addr 127.0.0.1] [--threads 1] [--delay-ms 0]
 //! smpp-load esme --target HOST:PORT --system-id X --password Y [--system-type T]
 //!                --connections C --window W (--count N | --duration S)
 //!                [--timeout S] [--message-len L] [--threads 1]
 //! ```
 //! `smsc` answers every bind, `enquire_link`, `unbind` and `submit_sm`/`data_sm` with ESME_ROK
-//! (a unique message_id for each message) and prints its port on start. `esme` binds C
-//! transceiver sessions, keeps W `submit_sm` outstanding on each, and prints one JSON line:
-//! `pdus` (ESME_ROK responses), `errors` (other statuses, `generic_nack`s, stray and missing
-//! responses), `elapsed_s`, `rate` (PDU/s), `p50_ms`, `p99_ms`. Exit status 1 when the sessions
-//! could not be bound (nothing was sent), 2 on a usage error.
+//! (a unique message_id for each message) and prints its port on start; with `--delay-ms D`
+//! each `submit_sm_resp`/`data_sm_resp` leaves D ms after its request arrived (a provider's
+//! latency), the other answers at once. `esme` binds C transceiver sessions, keeps W
+//! `submit_sm` outstanding on each, and prints one JSON line: `pdus` (ESME_ROK responses),
+//! `errors` (other statuses, `generic_nack`s, stray and missing responses), `elapsed_s`, `rate`
+//! (PDU/s), `p50_ms`, `p99_ms`. Exit status 1 when the sessions could not be bound (nothing was
+//! sent), 2 on a usage error.
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -35,7 +37,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// An SMSC answering everything with ESME_ROK as fast as it can.
+    /// An SMSC answering everything with ESME_ROK, as fast as it can or after a set delay.
     Smsc {
         /// Port to listen on (0: any free port; the port is printed).
         #[arg(long)]
@@ -46,6 +48,10 @@ enum Command {
         /// Executor threads (1: one event loop on the main thread).
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// Milliseconds between a submit_sm (or data_sm) arriving and its response leaving
+        /// (0: at once). Other PDUs are answered at once.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
     },
     /// An ESME offering pipelined submit_sm load and measuring it.
     #[command(group(ArgGroup::new("amount").required(true).args(["count", "duration"])))]
@@ -110,8 +116,11 @@ fn main() -> ExitCode {
             port,
             bind_addr,
             threads,
+            delay_ms,
         } => {
-            let result = runtime(threads).and_then(|rt| rt.block_on(smsc::run(bind_addr, port)));
+            let delay = Duration::from_millis(delay_ms);
+            let result =
+                runtime(threads).and_then(|rt| rt.block_on(smsc::run(bind_addr, port, delay)));
             if let Err(e) = result {
                 eprintln!("smsc: {e}");
                 return ExitCode::FAILURE;
