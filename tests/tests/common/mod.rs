@@ -96,12 +96,20 @@ pub fn test_dir(test: &str) -> PathBuf {
     dir
 }
 
-/// A loopback port free for both UDP and TCP right now.
+/// A loopback port free for both UDP and TCP right now, and not handed out before by this
+/// process (the system may offer a port again once its probe socket is closed, so two ports
+/// of one configuration could otherwise collide).
 pub fn free_port() -> u16 {
-    for _ in 0..100 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..1000 {
         let udp = UdpSocket::bind((LOCALHOST, 0)).expect("bind UDP");
         let port = udp.local_addr().expect("local addr").port();
+        if handed_out.contains(&port) {
+            continue;
+        }
         if TcpListener::bind((LOCALHOST, port)).is_ok() {
+            handed_out.push(port);
             return port;
         }
     }
