@@ -749,3 +749,137 @@ fn a_remote_server_given_by_name_is_resolved_by_the_driver_then_bound() {
         "127.0.0.1"
     );
 }
+
+/// A request of `command` with a minimal valid body and sequence number `seq`.
+fn request(command: CommandId, seq: u32) -> Bytes {
+    let body = match command {
+        CommandId::SUBMIT_SM => return submit(seq),
+        CommandId::DATA_SM => Body::DataSm(smpp::DataSm::default()),
+        CommandId::QUERY_SM => Body::QuerySm(smpp::QuerySm::default()),
+        CommandId::CANCEL_SM => Body::CancelSm(smpp::CancelSm::default()),
+        CommandId::REPLACE_SM => Body::ReplaceSm(smpp::ReplaceSm::default()),
+        CommandId::SUBMIT_MULTI => Body::SubmitMulti(smpp::SubmitMulti {
+            destinations: vec![smpp::DestAddress::Sme(Address::default())],
+            ..smpp::SubmitMulti::default()
+        }),
+        other => panic!("{other:?}"),
+    };
+    Pdu::new(command, CommandStatus::ROK, seq, body)
+        .encode()
+        .unwrap()
+}
+
+#[test]
+fn every_customer_request_of_the_bound_state_is_forwarded_and_its_response_mapped_back() {
+    let (mut h, c, _) = bound(1, |_| {});
+    for (i, command) in [
+        CommandId::SUBMIT_SM,
+        CommandId::SUBMIT_MULTI,
+        CommandId::DATA_SM,
+        CommandId::QUERY_SM,
+        CommandId::CANCEL_SM,
+        CommandId::REPLACE_SM,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seq = 500 + i as u32;
+        let out = h.send(c[0], request(command, seq));
+        let p = out.written_to()[0];
+        let fwd = out.pdu(p);
+        assert_eq!(fwd.command_id, command);
+        let resp = smpp::response_with_status(command, CommandStatus::ROK, fwd.sequence_number);
+        let back = h.send(p, resp);
+        assert_eq!(
+            id(&back.pdu(c[0])),
+            (command.response(), CommandStatus::ROK, seq)
+        );
+    }
+}
+
+#[test]
+fn a_provider_generic_nack_answers_the_customer_request_it_refers_to() {
+    let (mut h, c, _) = bound(1, |_| {});
+    let out = h.send(c[0], submit(31));
+    let p = out.written_to()[0];
+    let fwd = out.pdu(p);
+    let out = h.send(
+        p,
+        smpp::generic_nack(CommandStatus::RINVMSGLEN, fwd.sequence_number),
+    );
+    assert_eq!(
+        id(&out.pdu(c[0])),
+        (CommandId::GENERIC_NACK, CommandStatus::RINVMSGLEN, 31)
+    );
+}
+
+#[test]
+fn a_customer_generic_nack_answers_the_provider_request_and_stray_responses_are_dropped() {
+    let (mut h, c, p) = bound(1, |_| {});
+    let out = h.send(p[0], sm(CommandId::DELIVER_SM, 44, b"mo", 0));
+    let d = out.pdu(c[0]);
+    let out = h.send(
+        c[0],
+        smpp::generic_nack(CommandStatus::RINVCMDID, d.sequence_number),
+    );
+    assert_eq!(
+        id(&out.pdu(p[0])),
+        (CommandId::GENERIC_NACK, CommandStatus::RINVCMDID, 44)
+    );
+    assert!(
+        h.send(c[0], deliver_resp(9999)).all.is_empty(),
+        "a response to nothing"
+    );
+    let data = Pdu::new(
+        CommandId::DATA_SM,
+        CommandStatus::ROK,
+        45,
+        Body::DataSm(smpp::DataSm::default()),
+    )
+    .encode()
+    .unwrap();
+    let out = h.send(p[0], data);
+    let d = out.pdu(c[0]);
+    assert_eq!(
+        d.command_id,
+        CommandId::DATA_SM,
+        "data_sm from a provider reaches a customer"
+    );
+    let resp =
+        smpp::response_with_status(CommandId::DATA_SM, CommandStatus::ROK, d.sequence_number);
+    assert_eq!(
+        id(&h.send(c[0], resp).pdu(p[0])),
+        (CommandId::DATA_SM_RESP, CommandStatus::ROK, 45)
+    );
+}
+
+#[test]
+fn a_provider_request_not_valid_from_a_provider_gets_generic_nack_and_enquire_link_is_answered_before_bind(
+) {
+    let (mut h, c, p) = bound(1, |_| {});
+    let out = h.send(p[0], submit(61));
+    assert_eq!(
+        id(&out.pdu(p[0])),
+        (CommandId::GENERIC_NACK, CommandStatus::RINVCMDID, 61)
+    );
+    assert!(out.pdus(c[0]).is_empty());
+    let alert = Pdu::new(
+        CommandId::ALERT_NOTIFICATION,
+        CommandStatus::ROK,
+        62,
+        Body::AlertNotification(Default::default()),
+    )
+    .encode()
+    .unwrap();
+    assert!(
+        h.send(p[0], alert).all.is_empty(),
+        "mux: dropped, it has no response"
+    );
+    let fresh = h.customer();
+    let out = h.send(fresh, smpp::enquire_link(3));
+    assert_eq!(
+        id(&out.pdu(fresh)),
+        (CommandId::ENQUIRE_LINK_RESP, CommandStatus::ROK, 3)
+    );
+    assert!(!out.closed(fresh));
+}
