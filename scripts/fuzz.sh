@@ -334,13 +334,16 @@ for t in "${targets[@]}"; do
     esac
     dict=()
     [[ -f $dict_file ]] && dict=(-dict="$dict_file")
+    # balancer_inputs reads a sequence of ops: long inputs from the start.
+    target_args=()
+    [[ $t == balancer_inputs ]] && target_args=(-len_control=0 -max_len=4096)
     echo "== $t: ${duration}s ($sanitizer sanitizer, log fuzz/$log)"
     start=$(date +%s)
     # The outer timeout only guards against a hung process; libFuzzer stops itself.
     env "${sanitizer_env[@]}" timeout -k 30 $((duration * 2 + 120)) \
         cargo fuzz run "${build_flags[@]}" "${sanitizer_flags[@]}" "$t" -- \
         -max_total_time="$duration" -print_final_stats=1 -timeout=10 \
-        "${dict[@]}" ${FUZZ_ARGS:-} >"$log" 2>&1
+        "${dict[@]}" "${target_args[@]}" ${FUZZ_ARGS:-} >"$log" 2>&1
     rc=$?
     elapsed=$(($(date +%s) - start))
     execs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$')

@@ -1,6 +1,10 @@
 //! The whole balancer core driven by arbitrary sequences of timestamped inputs. The first
 //! input byte picks which nodes are registered with an `httpPort` (and `wsPort`,
-//! `jvmRoute`) before the rest; each following op byte then picks one of:
+//! `jvmRoute`, `smppPort`) before the rest; the second the SMPP configuration (mux or
+//! regular mode, two remote servers, `timeoutResponse` 500 ms, `timeoutEnquire` 1 s,
+//! `reconnectPeriod` 200 ms, and sometimes `providerWindow` 1, `throttleQueueSize` 1,
+//! `providerRate` 2/s, a 300 ms `throttleQueueTimeout`, active-standby, submit-to-all,
+//! `maxPduSize` 512); each following op byte then picks one of:
 //! - SIP datagrams (raw bytes or call-flow templates with fuzzed Call-IDs, node hints and
 //!   status codes) on both legs, and a node refusing a datagram (`SendFailed`);
 //! - HTTP/JSON heartbeats (node `start`s with or without `httpPort`, `wsPort` and
@@ -19,7 +23,29 @@
 //!   the high-water mark), raw bytes (tunnel data or garbage), or `Closed`;
 //! - answers on the newest outbound connection of any kind (SIP bytes), name resolutions,
 //!   the drain notices the core asks for (`Drained`, on connections still open), shutdowns,
-//!   and time jumps (up to 262 s) with expiry timeouts.
+//!   and time jumps (up to 262 s) with expiry timeouts;
+//! - SMPP customers on the SMPP listener and what they send (`balancer_inputs/smpp.rs`):
+//!   binds with `system_id` and password from a small set (the empty `system_id`, two that
+//!   are not UTF-8, one of 15 characters), `submit_sm` (plain, long-message parts marked by
+//!   UDH 8- and 16-bit references or `sar_*` TLVs, in the text or in `message_payload`),
+//!   `data_sm`, `query_sm`/`cancel_sm`/`replace_sm` naming message ids they were given or
+//!   others, `submit_multi`, `enquire_link`, `unbind`, PDUs invalid in the state or from a
+//!   customer (`deliver_sm`, `outbind`, `alert_notification`, unknown ids, responses to
+//!   nothing), bodies that do not decode, `command_length`s that lose the framing, fuzzed
+//!   sequence numbers; answers to what the core sent them (`deliver_sm_resp` and the like
+//!   with any status, `generic_nack`, twice); raw bytes; closes;
+//! - a simulated SMSC on the provider connections the core opens (to the remote servers or
+//!   the heartbeat nodes' `smppPort`): `Connected` or `ConnectFailed`; the bind answered
+//!   `ESME_ROK` or refused (`ESME_RINVPASWD`, `ESME_RINVSYSID`, other errors); requests
+//!   answered (message ids, `ESME_RTHROTTLED`, errors), left unanswered, or answered with a
+//!   sequence number that names nothing; delivery receipts (`esm_class` 0x04 or 0x20, `id:`
+//!   in the text or the `receipted_message_id` TLV, for message ids it assigned or unknown
+//!   ones), mobile-originated `deliver_sm` (some long-message parts), `data_sm`,
+//!   `enquire_link`, `unbind`, `alert_notification`, PDUs a provider may not send, malformed
+//!   ones, framing errors, raw bytes; closes;
+//! - every peer catching up at once (provider connections connected, every request the core
+//!   sent answered with success by the SMSC and the customers);
+//! - and time steps of up to 6.4 s.
 //!
 //! Every byte stream a TCP peer sends is cut at fuzzed points; listener ids are the ones the
 //! core declares. It must never panic, and:
@@ -41,13 +67,33 @@
 //!   connection, and the last time the core sent a request to a node (a `Connect` or `Write`
 //!   on an HTTP node connection: a retry after a connect timeout is sent then). By then the
 //!   response deadline (`nodeResponseTimeout`, 60 s) of every request sent has passed, so
-//!   the core must have answered (`504`, `502`) or closed the connection.
+//!   the core must have answered (`504`, `502`) or closed the connection;
+//! - SMPP (message texts carry a `sys=<system_id>;` marker: a customer's its bound
+//!   `system_id`, the SMSC's the `system_id` the core bound that provider connection with):
+//!   - what the core writes to a customer or a provider frames into PDUs that all decode;
+//!   - every response the core writes answers a request the peer sent on that connection
+//!     (as the core's own framer cuts the peer's bytes) and not yet answered: none twice,
+//!     none to nothing;
+//!   - a `deliver_sm`/`data_sm` reaches only a customer the core answered a bind
+//!     `ESME_ROK`, in mux mode not one bound as a transmitter, and never one of another
+//!     `system_id` than the provider connection it came from; a request reaches a provider
+//!     connection only after its bind was answered `ESME_ROK`, and only from a customer of
+//!     the `system_id` it is bound with;
+//!   - at the end time advances, deadline after deadline, past twice `timeoutResponse` plus
+//!     `throttleQueueTimeout` plus 2 s with no input but the answers to the core's
+//!     `enquire_link`s; then every request a customer still connected sent (and that has a
+//!     response, or has an unknown `command_id`) has been answered exactly once, and every
+//!     request the SMSC sent on a provider connection still open too.
 #![no_main]
+
+#[path = "balancer_inputs/smpp.rs"]
+mod smpp;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::Duration;
 use switchboard_core::balancer::Balancer;
 use switchboard_core::config::Config;
@@ -141,7 +187,8 @@ fn http_post(body: &str) -> Bytes {
     ))
 }
 
-/// Node `node`'s `start`; `h` bits 0–1 add `httpPort`, bit 1 also `wsPort`, bit 2 `jvmRoute`.
+/// Node `node`'s `start`; `h` bits 0–1 add `httpPort`, bit 1 also `wsPort`, bit 2 `jvmRoute`,
+/// bit 3 `smppPort`.
 fn start(node: usize, session: u32, version: u8, h: u8) -> Bytes {
     let ip = NODES[node];
     let mut extra = String::new();
@@ -153,6 +200,9 @@ fn start(node: usize, session: u32, version: u8, h: u8) -> Bytes {
     }
     if h & 4 != 0 {
         extra += &format!(r#","jvmRoute":"n{node}""#);
+    }
+    if h & 8 != 0 {
+        extra += &format!(r#","smppPort":"{}""#, smpp::PROVIDER_PORT);
     }
     http_post(&format!(
         r#"{{"start":{{"hostName":"n{node}","ip":"{ip}","udpPort":"5080","tcpPort":"5080","version":"{version}","sessionId":"{session}","heartbeatPort":"2222"{extra}}}}}"#
@@ -627,6 +677,8 @@ struct Driver {
     last_input: Timestamp,
     /// When the core last opened or wrote on an HTTP node connection.
     last_node_send: Timestamp,
+    /// The SMPP customers and provider connections.
+    smpp: smpp::World,
 }
 
 impl Driver {
@@ -654,16 +706,44 @@ impl Driver {
                 self.notices.retain(|c| c != conn);
                 self.clients.remove(conn);
                 self.http_nodes.remove(conn);
+                self.smpp.closed(*conn);
             }
             Input::Data { conn, bytes } => {
                 if let Some(client) = self.clients.get_mut(conn) {
                     client.sent(bytes);
                 }
+                self.smpp.sent(*conn, bytes);
             }
             _ => {}
         }
         if !matches!(input, Input::Timeout) {
             self.last_input = self.now;
+        }
+        if smpp::trace() {
+            let n = smpp::name;
+            let what = match &input {
+                Input::Data { conn, bytes } => {
+                    format!("Data to {}, {} octets", n(*conn), bytes.len())
+                }
+                Input::Accepted { conn, listener, .. } => {
+                    format!("Accepted {} on {listener:?}", n(*conn))
+                }
+                Input::Connected { conn } => format!("Connected {}", n(*conn)),
+                Input::ConnectFailed { conn } => format!("ConnectFailed {}", n(*conn)),
+                Input::Closed { conn, reason } => format!("Closed {} ({reason:?})", n(*conn)),
+                Input::Datagram {
+                    listener,
+                    from,
+                    payload,
+                } => {
+                    format!(
+                        "Datagram on {listener:?} from {from}, {} octets",
+                        payload.len()
+                    )
+                }
+                other => format!("{other:?}"),
+            };
+            eprintln!("{:>8} ms  {what}", self.now.as_millis());
         }
         self.b.handle(self.now, input);
         self.drain();
@@ -694,6 +774,7 @@ impl Driver {
                     "outbound id {conn:?} reused"
                 );
                 self.open.insert(conn, false);
+                self.smpp.connect(conn, to);
                 let node_port = |base: u16| (base..base + NODES.len() as u16).contains(&to.port());
                 if node_port(HTTP_PORT) || node_port(WS_PORT) {
                     self.last_node_send = self.now;
@@ -719,6 +800,7 @@ impl Driver {
                     self.last_node_send = self.now;
                     node.written(&payload);
                 }
+                self.smpp.written(conn, &payload, self.now);
             }
             Output::NotifyDrained { conn } => {
                 assert!(
@@ -741,6 +823,7 @@ impl Driver {
                 self.notices.retain(|c| *c != conn);
                 self.clients.remove(&conn);
                 self.http_nodes.remove(&conn);
+                self.smpp.closed(conn);
             }
             Output::Resolve { token, port, .. } => self.resolving.push((token, port)),
             Output::Exit => {
@@ -780,10 +863,26 @@ impl Driver {
     }
 }
 
+/// Op bytes are taken modulo this.
+const OPS: u8 = 28;
+
 fuzz_target!(|data: &[u8]| {
-    let b = Balancer::new(Config::embedded_default(), Timestamp::ZERO).unwrap();
-    let l = Listeners::of(&b.listeners());
     let mut c = Cursor { data };
+    // Bits 0–2: nodes registered with an httpPort first; bit 3: with wsPort; bit 4: jvmRoute;
+    // bit 5: smppPort.
+    let prelude = c.byte().unwrap_or(0);
+    // Parsed once: the XML parse would otherwise dominate short runs.
+    static DEFAULT: OnceLock<Config> = OnceLock::new();
+    let mut config = DEFAULT.get_or_init(Config::embedded_default).clone();
+    let smpp_settings = smpp::configure(&mut config, c.byte().unwrap_or(0));
+    let b = Balancer::new(config, Timestamp::ZERO).unwrap();
+    let specs = b.listeners();
+    let l = Listeners::of(&specs);
+    let smpp_listener = specs
+        .iter()
+        .find(|s| s.name == "SMPP" && s.port == smpp::LISTENER_PORT)
+        .expect("the SMPP listener")
+        .id;
     let mut d = Driver {
         b,
         now: Timestamp::ZERO,
@@ -796,12 +895,11 @@ fuzz_target!(|data: &[u8]| {
         http_nodes: BTreeMap::new(),
         last_input: Timestamp::ZERO,
         last_node_send: Timestamp::ZERO,
+        smpp: smpp::World::new(smpp_settings, smpp_listener),
     };
     let mut next_conn = 1u64;
     let peer: SocketAddr = "10.0.2.9:40000".parse().unwrap();
 
-    // Bits 0–2: nodes registered with an httpPort first; bit 3: with wsPort; bit 4: jvmRoute.
-    let prelude = c.byte().unwrap_or(0);
     for node in 0..NODES.len() {
         if prelude >> node & 1 != 0 {
             let conn = ConnId(next_conn);
@@ -811,7 +909,7 @@ fuzz_target!(|data: &[u8]| {
                 listener: l.heartbeat,
                 peer,
             });
-            let h = 1 | (prelude >> 2 & 2) | (prelude >> 2 & 4);
+            let h = 1 | (prelude >> 2 & 2) | (prelude >> 2 & 4) | (prelude >> 2 & 8);
             let bytes = start(node, 100 + node as u32, 0, h);
             d.feed(Input::Data { conn, bytes });
         }
@@ -820,7 +918,7 @@ fuzz_target!(|data: &[u8]| {
     for _ in 0..256 {
         let Some(op) = c.byte() else { break };
         let mut fed_timeout = false;
-        let inputs: Vec<Input> = match op % 18 {
+        let inputs: Vec<Input> = match op % OPS {
             0 => {
                 let jump = Duration::from_millis(u64::from(c.u16().unwrap_or(0)) * 4);
                 d.now = d.now.saturating_add(jump);
@@ -843,7 +941,7 @@ fuzz_target!(|data: &[u8]| {
             4..=6 => {
                 let conn = ConnId(next_conn);
                 next_conn += 1;
-                let (listener, request) = if op % 18 == 6 {
+                let (listener, request) = if op % OPS == 6 {
                     (l.management, Bytes::copy_from_slice(c.bytes(400)))
                 } else {
                     (l.heartbeat, heartbeat(&mut c))
@@ -992,6 +1090,15 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
             }
+            18..=24 => smpp::op(&mut c, &mut d, op % OPS - 18, &mut next_conn),
+            26 => smpp::op(&mut c, &mut d, 7, &mut next_conn),
+            25 => {
+                // A short time step (SMPP timers are hundreds of milliseconds).
+                let jump = Duration::from_millis(u64::from(c.byte().unwrap_or(0)) * 25);
+                d.now = d.now.saturating_add(jump);
+                fed_timeout = d.b.poll_timeout().is_some_and(|t| t <= d.now);
+                vec![Input::Timeout]
+            }
             _ => {
                 // Answer the newest outbound connection the core opened.
                 let Some((&conn, &connected)) = d.open.iter().rev().find(|(c, _)| c.is_outbound())
@@ -1030,10 +1137,11 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
         }
-        if op % 18 == 0 {
+        if op % OPS == 0 || op % OPS == 25 {
             d.check_answered();
         }
     }
+    smpp::settle(&mut d);
 });
 
 /// A node's reply on HTTP node connection `conn`, cut in pieces, and its close when the
