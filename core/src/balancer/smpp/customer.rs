@@ -47,7 +47,7 @@ impl SmppProxy {
         let state = c.state;
         let command = header.command_id;
         let seq = header.sequence_number;
-        // A response is relayed by its header alone (its body is the peer's business).
+        // A response is mapped back to the request it answers (and checked there).
         if command.is_response() && command != CommandId::ENQUIRE_LINK_RESP {
             if state != CustomerState::Open {
                 self.customer_response(net, now, conn, command, seq, raw);
@@ -131,8 +131,22 @@ impl SmppProxy {
         conn: ConnId,
         bind: CustomerBind,
     ) {
+        // `system_id` is a C-Octet String of characters (SMPP 3.4 §5.2.1); it names the
+        // customer's group in mux mode, so two ids must never map to one.
+        let Ok(system_id) = std::str::from_utf8(&bind.body.system_id).map(Arc::<str>::from) else {
+            if let Some(c) = self.customers.get_mut(&conn) {
+                c.bind = Some(bind);
+            }
+            let answer_id: &[u8] = if self.settings.mux_mode {
+                super::mux::MUX_SYSTEM_ID
+            } else {
+                b""
+            };
+            self.answer_bind(net, now, conn, CommandStatus::RINVSYSID, answer_id);
+            return;
+        };
         if let Some(c) = self.customers.get_mut(&conn) {
-            c.system_id = Arc::from(String::from_utf8_lossy(&bind.body.system_id));
+            c.system_id = system_id;
             c.bind = Some(bind);
             c.state = CustomerState::Binding;
         }
@@ -267,6 +281,12 @@ impl SmppProxy {
         };
         let system_id = c.system_id.clone();
         let closing = c.state == CustomerState::Closing;
+        if let Err(e) = Pdu::decode(&raw) {
+            // Not passed on: the provider gets the balancer's own answer instead.
+            tracing::debug!(?conn, %e, "SMPP customer response does not decode");
+            self.provider_request_failed(net, pending.command, pending.origin);
+            return;
+        }
         match pending.origin {
             Origin::Provider {
                 link,

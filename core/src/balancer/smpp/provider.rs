@@ -208,10 +208,27 @@ impl SmppProxy {
                 self.stats
                     .provider(&key)
                     .response(status, now.saturating_since(pending.sent_at));
+                // A response that does not decode is not passed on: the customer gets the
+                // balancer's own answer to its request instead.
+                let decoded = match Pdu::decode(&raw) {
+                    Ok(pdu) => pdu,
+                    Err(e) => {
+                        tracing::debug!(provider = %key, %e, "SMPP provider response does not decode");
+                        self.answer_customer(
+                            net,
+                            customer,
+                            pending.command,
+                            seq,
+                            CommandStatus::RSYSERR,
+                        );
+                        self.drain_queue(net, now, id);
+                        return;
+                    }
+                };
                 if status == CommandStatus::ROK
                     && matches!(pending.command, CommandId::SUBMIT_SM | CommandId::DATA_SM)
                 {
-                    self.record_message_id(now, id, customer, &raw);
+                    self.record_message_id(now, id, customer, &decoded);
                 }
                 let unbinding = self
                     .customers
@@ -622,18 +639,14 @@ impl SmppProxy {
     }
 
     /// Records the message id of a successful `submit_sm_resp`/`data_sm_resp` (mux mode).
-    fn record_message_id(&mut self, now: Timestamp, id: LinkId, customer: ConnId, raw: &Bytes) {
+    fn record_message_id(&mut self, now: Timestamp, id: LinkId, customer: ConnId, pdu: &Pdu) {
         if !self.settings.mux_mode {
             return;
         }
         let Some(LinkOwner::Space(system_id)) = self.links.get(&id).map(|l| l.owner.clone()) else {
             return;
         };
-        let Ok(Pdu {
-            body: Body::SmResp(resp),
-            ..
-        }) = Pdu::decode(raw)
-        else {
+        let Body::SmResp(resp) = &pdu.body else {
             return;
         };
         if let Some(space) = self.spaces.get_mut(&system_id) {

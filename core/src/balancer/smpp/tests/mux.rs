@@ -883,3 +883,57 @@ fn a_provider_request_not_valid_from_a_provider_gets_generic_nack_and_enquire_li
     );
     assert!(!out.closed(fresh));
 }
+
+#[test]
+fn a_response_that_does_not_decode_is_replaced_by_the_balancers_esme_rsyserr() {
+    let (mut h, c, p) = bound(1, |_| {});
+    let out = h.send(c[0], submit(70));
+    let to = out.written_to()[0];
+    let fwd = out.pdu(to);
+    // submit_sm_resp whose message_id has no NUL.
+    let mut raw = vec![0, 0, 0, 20, 0x80, 0, 0, 4, 0, 0, 0, 0];
+    raw.extend_from_slice(&fwd.sequence_number.to_be_bytes());
+    raw.extend_from_slice(b"A1B2");
+    let out = h.send(to, Bytes::from(raw));
+    assert_eq!(
+        id(&out.pdu(c[0])),
+        (CommandId::SUBMIT_SM_RESP, CommandStatus::RSYSERR, 70)
+    );
+    // The same from a customer toward a provider.
+    let out = h.send(p[0], sm(CommandId::DELIVER_SM, 71, b"mo", 0));
+    let d = out.pdu(c[0]);
+    let mut raw = vec![0, 0, 0, 19, 0x80, 0, 0, 5, 0, 0, 0, 0];
+    raw.extend_from_slice(&d.sequence_number.to_be_bytes());
+    raw.extend_from_slice(b"xyz");
+    let out = h.send(c[0], Bytes::from(raw));
+    assert_eq!(
+        id(&out.pdu(p[0])),
+        (CommandId::DELIVER_SM_RESP, CommandStatus::RSYSERR, 71)
+    );
+}
+
+#[test]
+fn a_system_id_that_is_not_text_is_refused_so_two_cannot_share_a_group() {
+    let mut h = Harness::new(true, &[7001], |_| {});
+    let c = h.customer();
+    let bind = smpp::bind(
+        CommandId::BIND_TRANSCEIVER,
+        4,
+        &Bind {
+            system_id: Bytes::from_static(&[0xFE]),
+            password: Bytes::from_static(b"pw"),
+            ..Bind::default()
+        },
+    )
+    .unwrap();
+    let out = h.send(c, bind);
+    assert_eq!(
+        id(&out.pdu(c)),
+        (
+            CommandId::BIND_TRANSCEIVER_RESP,
+            CommandStatus::RINVSYSID,
+            4
+        )
+    );
+    assert!(out.connects().is_empty());
+}
