@@ -175,7 +175,7 @@ impl Balancer {
             Input::ConnectFailed { conn } => match net.forget(conn) {
                 Some(Owner::Sip) => self.sip.connect_failed(net, cluster, now, conn),
                 Some(Owner::Http) => self.http.connect_failed(net, cluster, now, conn),
-                Some(Owner::Smpp) => self.smpp.connect_failed(net, cluster, now, conn),
+                Some(Owner::Smpp) => self.smpp.connect_failed(net, now, conn),
                 Some(Owner::Notify) => self.notifier.closed(net, conn),
                 Some(Owner::Service(_)) | None => {}
             },
@@ -185,7 +185,7 @@ impl Balancer {
                 Some(Owner::Service(_)) => self.services.closed(conn),
                 Some(Owner::Notify) => self.notifier.closed(net, conn),
                 Some(Owner::Http) => self.http.closed(net, cluster, now, conn),
-                Some(Owner::Smpp) => self.smpp.closed(net, cluster, now, conn),
+                Some(Owner::Smpp) => self.smpp.closed(net, now, conn),
                 None => {}
             },
             Input::Resolved { token, addr } => {
@@ -374,7 +374,7 @@ impl Balancer {
                     match owner {
                         Some(Owner::Sip) => self.sip.connect_failed(net, cluster, now, conn),
                         Some(Owner::Http) => self.http.connect_failed(net, cluster, now, conn),
-                        Some(Owner::Smpp) => self.smpp.connect_failed(net, cluster, now, conn),
+                        Some(Owner::Smpp) => self.smpp.connect_failed(net, now, conn),
                         Some(Owner::Notify) => self.notifier.closed(net, conn),
                         _ => {}
                     }
@@ -387,7 +387,7 @@ impl Balancer {
                     }
                     Some(Owner::Smpp) => {
                         net.close(conn);
-                        self.smpp.closed(net, cluster, now, conn);
+                        self.smpp.closed(net, now, conn);
                     }
                     _ => net.close(conn),
                 },

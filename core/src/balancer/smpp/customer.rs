@@ -61,7 +61,7 @@ impl SmppProxy {
                 if !command.is_response() {
                     let answer = smpp::answer_to_invalid(&raw, &e);
                     if let Some(h) = Header::parse(&answer) {
-                        self.stats.answered(CommandStatus(h.command_status.0));
+                        self.stats.answered(h.command_status);
                     }
                     self.write_customer(net, conn, answer, false);
                 }

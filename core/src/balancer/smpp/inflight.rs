@@ -149,14 +149,6 @@ impl InFlight {
         all.sort_by_key(|(seq, p)| (p.sent_at, *seq));
         all
     }
-
-    /// How many requests from the customer connection `conn` await a response here.
-    pub fn count_from(&self, conn: ConnId) -> usize {
-        self.pending
-            .values()
-            .filter(|p| matches!(p.origin, Origin::Customer { conn: c, .. } if c == conn))
-            .count()
-    }
 }
 
 #[cfg(test)]

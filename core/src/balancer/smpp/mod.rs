@@ -416,12 +416,12 @@ impl SmppProxy {
                 return;
             }
             match link.framer.poll() {
-                Ok(Some(pdu)) => self.provider_pdu(net, cluster, now, id, conn, pdu),
+                Ok(Some(pdu)) => self.provider_pdu(net, now, id, conn, pdu),
                 Ok(None) => return,
                 Err(e) => {
                     tracing::warn!(provider = %link.key, %e, "SMPP provider framing lost");
                     net.write(conn, e.answer());
-                    self.link_lost(net, cluster, now, id, true);
+                    self.link_lost(net, now, id, true);
                     return;
                 }
             }
@@ -436,24 +436,18 @@ impl SmppProxy {
     }
 
     /// An outbound connection could not be established.
-    pub fn connect_failed(
-        &mut self,
-        net: &mut Net,
-        cluster: &Cluster,
-        now: Timestamp,
-        conn: ConnId,
-    ) {
+    pub fn connect_failed(&mut self, net: &mut Net, now: Timestamp, conn: ConnId) {
         if let Some(&id) = self.by_conn.get(&conn) {
-            self.link_lost(net, cluster, now, id, false);
+            self.link_lost(net, now, id, false);
         }
     }
 
     /// A connection ended.
-    pub fn closed(&mut self, net: &mut Net, cluster: &Cluster, now: Timestamp, conn: ConnId) {
+    pub fn closed(&mut self, net: &mut Net, now: Timestamp, conn: ConnId) {
         if self.customers.contains_key(&conn) {
             self.customer_gone(net, now, conn, false);
         } else if let Some(&id) = self.by_conn.get(&conn) {
-            self.link_lost(net, cluster, now, id, false);
+            self.link_lost(net, now, id, false);
         }
     }
 
@@ -464,8 +458,8 @@ impl SmppProxy {
                 SmppTimer::CustomerState(conn) => self.customer_state_timeout(net, now, conn),
                 SmppTimer::CustomerResponses(conn) => self.customer_responses_due(net, now, conn),
                 SmppTimer::CustomerLiveness(conn) => self.customer_liveness(net, now, conn),
-                SmppTimer::LinkResponses(id) => self.link_responses_due(net, cluster, now, id),
-                SmppTimer::LinkLiveness(id) => self.link_liveness(net, cluster, now, id),
+                SmppTimer::LinkResponses(id) => self.link_responses_due(net, now, id),
+                SmppTimer::LinkLiveness(id) => self.link_liveness(net, now, id),
                 SmppTimer::LinkReconnect(id) => self.reconnect(net, cluster, now, id),
                 SmppTimer::LinkQueue(id) => self.drain_queue(net, now, id),
             }

@@ -14,7 +14,6 @@ use super::{
     Candidate, CustomerState, Fanout, LinkOwner, LinkState, Queued, SmppProxy, SmppTimer, Space,
 };
 use crate::balancer::net::Net;
-use crate::cluster::Cluster;
 use crate::config::{SmppToNodeAlgorithm, SmppToProviderAlgorithm};
 use crate::io::ConnId;
 use crate::smpp::{self, Address, Bind, Body, CommandId, CommandStatus, Concatenation};
@@ -157,7 +156,6 @@ impl SmppProxy {
     pub(super) fn mux_bind_refused(
         &mut self,
         net: &mut Net,
-        cluster: &Cluster,
         now: Timestamp,
         id: LinkId,
         status: CommandStatus,
@@ -167,12 +165,12 @@ impl SmppProxy {
         };
         let credentials = matches!(status, CommandStatus::RINVPASWD | CommandStatus::RINVSYSID);
         if !credentials {
-            self.link_lost(net, cluster, now, id, true);
+            self.link_lost(net, now, id, true);
             return;
         }
         let authenticated = self.spaces.get(&system_id).is_some_and(|s| s.authenticated);
         if authenticated {
-            self.link_lost(net, cluster, now, id, true);
+            self.link_lost(net, now, id, true);
             if let Some(link) = self.links.get_mut(&id) {
                 link.state = LinkState::Failed;
             }
@@ -302,7 +300,7 @@ impl SmppProxy {
                 .get(id)
                 .is_some_and(|l| l.state == LinkState::Bound)
         });
-        let Some(id) = target.or_else(|| self.choose_link(now, &system_id)) else {
+        let Some(id) = target.or_else(|| self.choose_link(&system_id)) else {
             self.answer_customer(net, conn, command, seq, CommandStatus::RSYSERR);
             return;
         };
@@ -315,7 +313,7 @@ impl SmppProxy {
     /// The provider link a new request of `system_id` goes to: round robin over the bound
     /// links, preferring one with room in its window and rate; active-standby: the first
     /// bound link in configured order.
-    fn choose_link(&mut self, now: Timestamp, system_id: &str) -> Option<LinkId> {
+    fn choose_link(&mut self, system_id: &str) -> Option<LinkId> {
         let space = self.spaces.get(system_id)?;
         let bound = |id: &LinkId| {
             self.links
@@ -351,7 +349,6 @@ impl SmppProxy {
             space.next_link = (at + 1) % n;
         }
         // The rate is checked when the request is sent (a token may have come since).
-        let _ = now;
         Some(id)
     }
 
@@ -367,7 +364,7 @@ impl SmppProxy {
         if !self.customers.contains_key(&q.customer) {
             return;
         }
-        match self.choose_link(now, system_id) {
+        match self.choose_link(system_id) {
             Some(id) => self.send_or_queue(net, now, id, q.customer, q.seq, q.command, q.pdu),
             None => self.answer_customer(net, q.customer, q.command, q.seq, CommandStatus::RSYSERR),
         }

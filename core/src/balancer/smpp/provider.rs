@@ -104,7 +104,6 @@ impl SmppProxy {
     pub(super) fn provider_pdu(
         &mut self,
         net: &mut Net,
-        cluster: &Cluster,
         now: Timestamp,
         id: LinkId,
         conn: ConnId,
@@ -129,7 +128,7 @@ impl SmppProxy {
                 tracing::debug!(provider = %link.key, command = command.name(), seq, "SMPP response to nothing dropped");
                 return;
             };
-            self.provider_response(net, cluster, now, id, conn, pending, raw, status);
+            self.provider_response(net, now, id, conn, pending, raw, status);
             return;
         }
         let pdu = match Pdu::decode(&raw) {
@@ -139,7 +138,7 @@ impl SmppProxy {
                 let answer = smpp::answer_to_invalid(&raw, &e);
                 self.write_provider(net, conn, answer, false);
                 if e.closes_connection() {
-                    self.link_lost(net, cluster, now, id, true);
+                    self.link_lost(net, now, id, true);
                 }
                 return;
             }
@@ -157,7 +156,7 @@ impl SmppProxy {
                     self.close_link(net, id);
                     self.unbind_customer(net, now, customer);
                 } else {
-                    self.link_lost(net, cluster, now, id, true);
+                    self.link_lost(net, now, id, true);
                 }
             }
             CommandId::DELIVER_SM | CommandId::DATA_SM | CommandId::ALERT_NOTIFICATION
@@ -185,7 +184,6 @@ impl SmppProxy {
     fn provider_response(
         &mut self,
         net: &mut Net,
-        cluster: &Cluster,
         now: Timestamp,
         id: LinkId,
         conn: ConnId,
@@ -246,7 +244,7 @@ impl SmppProxy {
             }
             Origin::Own => {
                 if pending.command.is_bind() {
-                    self.link_bind_answered(net, cluster, now, id, conn, status, raw);
+                    self.link_bind_answered(net, now, id, conn, status, raw);
                 } else if pending.command == CommandId::UNBIND {
                     self.close_link(net, id);
                 }
@@ -260,7 +258,6 @@ impl SmppProxy {
     fn link_bind_answered(
         &mut self,
         net: &mut Net,
-        cluster: &Cluster,
         now: Timestamp,
         id: LinkId,
         conn: ConnId,
@@ -274,9 +271,9 @@ impl SmppProxy {
         if status != CommandStatus::ROK {
             tracing::warn!(provider = %link.key, status = %status, "SMPP provider refused the bind");
             if self.settings.mux_mode {
-                self.mux_bind_refused(net, cluster, now, id, status);
+                self.mux_bind_refused(net, now, id, status);
             } else {
-                self.regular_bind_refused(net, cluster, now, id, raw);
+                self.regular_bind_refused(net, now, id, raw);
             }
             return;
         }
@@ -412,13 +409,7 @@ impl SmppProxy {
 
     /// Requests sent on a link whose deadline passed: a customer's gets `ESME_RSYSERR`; an
     /// unanswered bind counts as a failed attempt; an unanswered `unbind` closes the link.
-    pub(super) fn link_responses_due(
-        &mut self,
-        net: &mut Net,
-        cluster: &Cluster,
-        now: Timestamp,
-        id: LinkId,
-    ) {
+    pub(super) fn link_responses_due(&mut self, net: &mut Net, now: Timestamp, id: LinkId) {
         let Some(link) = self.links.get_mut(&id) else {
             return;
         };
@@ -433,7 +424,7 @@ impl SmppProxy {
                 }
                 Origin::Own if p.command.is_bind() => {
                     tracing::warn!(provider = %key, "SMPP provider did not answer the bind");
-                    self.link_lost(net, cluster, now, id, true);
+                    self.link_lost(net, now, id, true);
                     return;
                 }
                 Origin::Own if p.command == CommandId::UNBIND => {
@@ -449,13 +440,7 @@ impl SmppProxy {
 
     /// A link's liveness: `enquire_link` after `timeoutEnquire` without a PDU; lost if still
     /// silent past `timeoutConnectionCheckClientSide`.
-    pub(super) fn link_liveness(
-        &mut self,
-        net: &mut Net,
-        cluster: &Cluster,
-        now: Timestamp,
-        id: LinkId,
-    ) {
+    pub(super) fn link_liveness(&mut self, net: &mut Net, now: Timestamp, id: LinkId) {
         let (enquire, check) = (self.settings.enquire, self.settings.check_provider);
         let Some(link) = self.links.get_mut(&id) else {
             return;
@@ -466,7 +451,7 @@ impl SmppProxy {
         if let Some(by) = link.answer_by {
             if now >= by {
                 tracing::warn!(provider = %link.key, "SMPP provider silent to enquire_link; rebinding");
-                self.link_lost(net, cluster, now, id, true);
+                self.link_lost(net, now, id, true);
                 return;
             }
             self.timers.set(SmppTimer::LinkLiveness(id), Some(by));
@@ -488,14 +473,7 @@ impl SmppProxy {
     /// or a bind unanswered; `close`: the balancer ends it). Requests awaiting a response on
     /// it get `ESME_RSYSERR` at once (docs/decisions.md §12), queued ones go to another link
     /// of the `system_id` when there is one; the link reconnects after `reconnectPeriod`.
-    pub(super) fn link_lost(
-        &mut self,
-        net: &mut Net,
-        cluster: &Cluster,
-        now: Timestamp,
-        id: LinkId,
-        close: bool,
-    ) {
+    pub(super) fn link_lost(&mut self, net: &mut Net, now: Timestamp, id: LinkId, close: bool) {
         let Some(link) = self.links.get_mut(&id) else {
             return;
         };
@@ -514,18 +492,8 @@ impl SmppProxy {
             tracing::warn!(provider = %link.key, "SMPP provider connection lost");
             self.stats.provider_losses += 1;
         }
-        for timer in [
-            SmppTimer::LinkResponses(id),
-            SmppTimer::LinkLiveness(id),
-            SmppTimer::LinkQueue(id),
-        ] {
-            self.timers.cancel(timer);
-        }
-        for (_, p) in pending {
-            if let Origin::Customer { conn, seq } = p.origin {
-                self.answer_customer(net, conn, p.command, seq, CommandStatus::RSYSERR);
-            }
-        }
+        self.cancel_connection_timers(id);
+        self.fail_in_flight(net, pending);
         match owner {
             LinkOwner::Detached => {
                 self.links.remove(&id);
@@ -543,7 +511,7 @@ impl SmppProxy {
                 for q in queued {
                     self.answer_customer(net, q.customer, q.command, q.seq, CommandStatus::RSYSERR);
                 }
-                self.regular_link_lost(net, cluster, now, id, customer, was);
+                self.regular_link_lost(net, now, id, customer, was);
             }
         }
     }
@@ -564,11 +532,30 @@ impl SmppProxy {
         }
         match link.owner.clone() {
             LinkOwner::Space(_) => self.connect_link(net, now, id),
-            LinkOwner::Customer(customer) => {
-                self.regular_reconnect(net, cluster, now, id, customer)
-            }
+            LinkOwner::Customer(_) => self.regular_reconnect(net, cluster, now, id),
             LinkOwner::Detached => {
                 self.links.remove(&id);
+            }
+        }
+    }
+
+    /// Cancels the timers of a link's current connection (responses, liveness, queue).
+    fn cancel_connection_timers(&mut self, id: LinkId) {
+        for timer in [
+            SmppTimer::LinkResponses(id),
+            SmppTimer::LinkLiveness(id),
+            SmppTimer::LinkQueue(id),
+        ] {
+            self.timers.cancel(timer);
+        }
+    }
+
+    /// Answers `ESME_RSYSERR` to every customer request among `pending` (requests of a
+    /// connection that is gone; the balancer's own need no answer).
+    fn fail_in_flight(&mut self, net: &mut Net, pending: Vec<(u32, Pending)>) {
+        for (_, p) in pending {
+            if let Origin::Customer { conn, seq } = p.origin {
+                self.answer_customer(net, conn, p.command, seq, CommandStatus::RSYSERR);
             }
         }
     }
@@ -578,23 +565,13 @@ impl SmppProxy {
         let Some(mut link) = self.links.remove(&id) else {
             return;
         };
-        for timer in [
-            SmppTimer::LinkResponses(id),
-            SmppTimer::LinkLiveness(id),
-            SmppTimer::LinkQueue(id),
-            SmppTimer::LinkReconnect(id),
-        ] {
-            self.timers.cancel(timer);
-        }
+        self.cancel_connection_timers(id);
+        self.timers.cancel(SmppTimer::LinkReconnect(id));
         if let Some(conn) = link.conn.take() {
             self.by_conn.remove(&conn);
             net.close(conn);
         }
-        for (_, p) in link.inflight.drain() {
-            if let Origin::Customer { conn, seq } = p.origin {
-                self.answer_customer(net, conn, p.command, seq, CommandStatus::RSYSERR);
-            }
-        }
+        self.fail_in_flight(net, link.inflight.drain());
         for q in link.queue.drain(..) {
             self.answer_customer(net, q.customer, q.command, q.seq, CommandStatus::RSYSERR);
         }

@@ -181,7 +181,6 @@ impl SmppProxy {
     pub(super) fn regular_bind_refused(
         &mut self,
         net: &mut Net,
-        _cluster: &Cluster,
         now: Timestamp,
         id: LinkId,
         raw: Bytes,
@@ -208,7 +207,6 @@ impl SmppProxy {
     pub(super) fn regular_link_lost(
         &mut self,
         net: &mut Net,
-        _cluster: &Cluster,
         now: Timestamp,
         id: LinkId,
         customer: ConnId,
@@ -232,7 +230,6 @@ impl SmppProxy {
         cluster: &Cluster,
         now: Timestamp,
         id: LinkId,
-        _customer: ConnId,
     ) {
         let servers = self.regular_servers(cluster);
         let Some(link) = self.links.get_mut(&id) else {
