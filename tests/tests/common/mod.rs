@@ -212,6 +212,8 @@ pub struct LbExtra {
     pub probing: Option<Probing>,
     /// Extra elements in `<http>` (after `<httpPort>`).
     pub http: String,
+    /// Extra top-level sections (`<smpp>`, `<ssl>`), before `<heartbeat>`.
+    pub sections: String,
 }
 
 /// One `<sip><staticNodes><node>` at 127.0.0.1 whose SIP UDP and TCP port is `port`.
@@ -347,6 +349,7 @@ impl Lb {
     <property><key>SEND_UDP_BUFFER_SIZE</key><value>2097152</value></property>
     {sip_stack_extra}
   </sipStack>
+  {sections}
   <heartbeat>
     <heartbeatConfig>
       <protocolClassName>org.mobicents.tools.heartbeat.impl.ServerController</protocolClassName>
@@ -361,6 +364,7 @@ impl Lb {
             heartbeat = ports.heartbeat,
             http_port = ports.http,
             http_extra = extra.http,
+            sections = extra.sections,
         );
         let proc = start_balancer(dir, &config, "info");
         Lb {

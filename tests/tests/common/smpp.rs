@@ -15,7 +15,7 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
-use crate::common::{free_port, start_balancer, tail, Lb, LbPorts, Proc, LOCALHOST};
+use crate::common::{free_port, tail, Lb, LbExtra, LbPorts, Proc, LOCALHOST};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -747,59 +747,13 @@ impl SmppLb {
                 )
             })
             .unwrap_or_default();
-        let config = format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?>
-<load-balancer-properties>
-  <common>
-    <host>127.0.0.1</host>
-    <nodeTimeout>8400</nodeTimeout>
-    <heartbeatInterval>150</heartbeatInterval>
-    <apiPort>{management}</apiPort>
-  </common>
-  <sip>
-    <startupGracePeriod>0</startupGracePeriod>
-    <algorithm>
-      <algorithmClass>org.mobicents.tools.sip.balancer.CallIDAffinityBalancerAlgorithm</algorithmClass>
-    </algorithm>
-    <external>
-      <udpPort>{external}</udpPort>
-      <tcpPort>{external}</tcpPort>
-    </external>
-    <internal>
-      <udpPort>{internal}</udpPort>
-      <tcpPort>{internal}</tcpPort>
-    </internal>
-  </sip>
-  <http>
-    <httpPort>{http_port}</httpPort>
-  </http>
-  <smpp>
-    {smpp}
-  </smpp>
-  {ssl}
-  <heartbeat>
-    <heartbeatConfig>
-      <protocolClassName>org.mobicents.tools.heartbeat.impl.ServerController</protocolClassName>
-      <heartbeatPort>{heartbeat}</heartbeatPort>
-    </heartbeatConfig>
-  </heartbeat>
-</load-balancer-properties>
-"#,
-            management = ports.management,
-            external = ports.external,
-            internal = ports.internal,
-            http_port = ports.http,
-            heartbeat = ports.heartbeat,
-        );
-        let proc = start_balancer(dir, &config, "info");
+        let extra = LbExtra {
+            startup_grace_period_ms: Some(0),
+            sections: format!("<smpp>\n    {smpp}\n  </smpp>\n  {ssl}"),
+            ..LbExtra::default()
+        };
         SmppLb {
-            lb: Lb {
-                ports,
-                dir: dir.to_owned(),
-                proc,
-                config,
-                restarts: 0,
-            },
+            lb: Lb::start_extra(dir, ports, &extra),
             smpp_port,
             ssl_port,
         }
